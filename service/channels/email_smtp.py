@@ -1,0 +1,69 @@
+"""Email over SMTP: text + HTML parts, attachments (the .ics of an appointment), STARTTLS or SSL."""
+
+import asyncio
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from service.channels import Outgoing, PermanentError, TransientError
+from service.config import Config
+
+
+class SMTPEmail:
+    def __init__(self, config: Config, concurrency: int = 4):
+        self.config = config
+        self.sender = config.SMTP_SENDER
+        self._slots = asyncio.Semaphore(concurrency)
+
+    def build(self, message: Outgoing) -> EmailMessage:
+        email = EmailMessage()
+        email["From"] = self.sender
+        email["To"] = message.to
+        email["Subject"] = message.subject or ""
+        email["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2].strip("> ") or None)
+        email.set_content(message.body)
+        if message.html:
+            email.add_alternative(message.html, subtype="html")
+        for a in message.attachments:
+            maintype, _, subtype = a.content_type.partition("/")
+            email.add_attachment(a.data, maintype=maintype, subtype=subtype, filename=a.filename)
+        return email
+
+    def _deliver(self, email: EmailMessage) -> None:
+        cfg = self.config
+        timeout = cfg.SEND_TIMEOUT_SECONDS
+        if cfg.SMTP_TLS == "ssl":
+            smtp = smtplib.SMTP_SSL(cfg.SMTP_HOST, cfg.SMTP_PORT, timeout=timeout,
+                                    context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(cfg.SMTP_HOST, cfg.SMTP_PORT, timeout=timeout)
+        with smtp:
+            if cfg.SMTP_TLS == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+            if cfg.SMTP_USER:
+                smtp.login(cfg.SMTP_USER, cfg.SMTP_PASSWORD or "")
+            smtp.send_message(email)
+
+    async def send(self, message: Outgoing) -> str:
+        email = self.build(message)
+        try:
+            async with self._slots:
+                await asyncio.to_thread(self._deliver, email)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reason = next(iter(exc.recipients.values()))
+            raise _by_code(code, reason) from None
+        except smtplib.SMTPResponseException as exc:
+            raise _by_code(exc.smtp_code, exc.smtp_error) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TransientError(f"smtp: {exc!r}"[:500], code="smtp-network") from None
+        return email["Message-ID"]
+
+    async def close(self) -> None:
+        pass
+
+
+def _by_code(code: int, reason) -> Exception:
+    text = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+    error = PermanentError if 500 <= code < 600 else TransientError
+    return error(f"SMTP {code} {text}"[:500], code=f"smtp-{code}")

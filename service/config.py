@@ -1,0 +1,75 @@
+"""All configuration, read from environment variables in one place (12-factor).
+
+Every setting is documented in README.md and deploy/aftercare.env.example.
+"""
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _int(name: str, default: int) -> int:
+    return int(_env(name, str(default)))
+
+
+def _float(name: str, default: float) -> float:
+    return float(_env(name, str(default)))
+
+
+class Config:
+    """Settings with their defaults, read from the environment at construction; `overrides`
+    (tests, tools) win over the environment."""
+
+    def __init__(self, overrides: dict | None = None) -> None:
+        self.DATABASE_URL = _env("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'aftercare.db'}")
+        self.SECRET_KEY = _env("SECRET_KEY", "dev-only-change-me")
+        self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+
+        # Twilio: account SID + auth token, or an API key SID + secret (the auth token is still
+        # needed to verify webhook signatures).
+        self.TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")
+        self.TWILIO_AUTH_TOKEN = _env("TWILIO_AUTH_TOKEN")
+        self.TWILIO_API_KEY_SID = _env("TWILIO_API_KEY_SID")
+        self.TWILIO_API_KEY_SECRET = _env("TWILIO_API_KEY_SECRET")
+        self.TWILIO_FROM_NUMBER = _env("TWILIO_FROM_NUMBER")
+        self.TWILIO_MESSAGING_SERVICE_SID = _env("TWILIO_MESSAGING_SERVICE_SID")
+        self.TWILIO_API_BASE_URL = _env("TWILIO_API_BASE_URL")  # a Twilio-compatible host or a fake
+
+        self.SMTP_HOST = _env("SMTP_HOST")
+        self.SMTP_PORT = _int("SMTP_PORT", 587)
+        self.SMTP_USER = _env("SMTP_USER")
+        self.SMTP_PASSWORD = _env("SMTP_PASSWORD")
+        self.SMTP_TLS = _env("SMTP_TLS", "starttls")  # starttls | ssl | none
+        self.SMTP_SENDER = _env("SMTP_SENDER", "Aftercare <aftercare@localhost>")
+
+        self.WORKER_TICK_SECONDS = _float("WORKER_TICK_SECONDS", 1.0)
+        self.DISPATCH_BATCH_SIZE = _int("DISPATCH_BATCH_SIZE", 500)
+        self.SEND_RATE_PER_SECOND = _float("SEND_RATE_PER_SECOND", 30.0)  # per sender
+        self.SEND_CONCURRENCY = _int("SEND_CONCURRENCY", 32)
+        self.SEND_TIMEOUT_SECONDS = _float("SEND_TIMEOUT_SECONDS", 15.0)
+        self.MAX_SEND_ATTEMPTS = _int("MAX_SEND_ATTEMPTS", 8)
+        self.CLAIM_TIMEOUT_SECONDS = _int("CLAIM_TIMEOUT_SECONDS", 300)
+
+        for key, value in (overrides or {}).items():
+            if not hasattr(self, key) and key.isupper() and not key.startswith(("TESTING", "WTF")):
+                raise KeyError(f"unknown setting {key}")
+            setattr(self, key, value)
+
+    @property
+    def sms_configured(self) -> bool:
+        has_auth = self.TWILIO_AUTH_TOKEN or (self.TWILIO_API_KEY_SID and self.TWILIO_API_KEY_SECRET)
+        has_sender = self.TWILIO_FROM_NUMBER or self.TWILIO_MESSAGING_SERVICE_SID
+        return bool(self.TWILIO_ACCOUNT_SID and has_auth and has_sender)
+
+    @property
+    def email_configured(self) -> bool:
+        return bool(self.SMTP_HOST)
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k.isupper()}

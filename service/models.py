@@ -1,0 +1,234 @@
+"""The database tables (SQLModel). Times are stored as aware UTC; see UTCDateTime.
+
+The `message` table is the outbox and the source of truth for everything the service sends.
+"""
+
+from datetime import UTC, datetime, time, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from service.domain.careplan import PlanSettings
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone, so we store naive UTC)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _when(nullable: bool = True, index: bool = False, **kw):
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index, **kw)
+
+
+def _json(default_factory=list):
+    return Field(default_factory=default_factory, sa_type=sa.JSON, nullable=False)
+
+
+class Clinic(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    phone: str = Field(max_length=20)
+    time_zone: str = Field(default="America/New_York", max_length=64)
+    quiet_start: time = Field(default=time(21, 0))
+    quiet_end: time = Field(default=time(8, 0))
+    on_call_phones: list[str] = _json()
+    on_call_emails: list[str] = _json()
+    weekly_visits: int = 3
+    maintenance_weeks: int = 3
+    # Per-clinic plan changes: {"disabled_kinds": [...], "<kind>_minutes": offset}
+    plan_overrides: dict = _json(dict)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    def plan_settings(self) -> PlanSettings:
+        overrides = self.plan_overrides or {}
+        offsets = {
+            name: timedelta(minutes=overrides[f"{name}_minutes"])
+            for name in ("hydration_after", "heat_after", "checkin_after", "followup_after",
+                         "reminder_before")
+            if f"{name}_minutes" in overrides
+        }
+        kinds = PlanSettings().enabled_kinds - set(overrides.get("disabled_kinds", ()))
+        return PlanSettings(
+            quiet_start=self.quiet_start,
+            quiet_end=self.quiet_end,
+            weekly_visits=self.weekly_visits,
+            maintenance_weeks=self.maintenance_weeks,
+            enabled_kinds=frozenset(kinds),
+            **offsets,
+        )
+
+
+class StaffUser(SQLModel, table=True):
+    __tablename__ = "staff_user"
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    email: str = Field(max_length=254, unique=True)
+    name: str = Field(max_length=120)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(default="staff", max_length=10)  # owner | staff
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ApiKey(SQLModel, table=True):
+    """Only a SHA-256 of the key is kept: keys are long random strings, so a slow hash buys nothing."""
+
+    __tablename__ = "api_key"
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    name: str = Field(max_length=80)
+    prefix: str = Field(max_length=16, unique=True)
+    key_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = _when()
+
+
+class Client(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("clinic_id", "phone"),)
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    name: str = Field(max_length=120)
+    phone: str | None = Field(default=None, max_length=20, index=True)  # E.164
+    email: str | None = Field(default=None, max_length=254)
+    language: str = Field(default="en", max_length=5)
+    time_zone: str = Field(max_length=64)
+    sms_consent_at: datetime | None = _when()
+    sms_opted_out_at: datetime | None = _when()
+    sms_opted_in_at: datetime | None = _when()
+    baseline_pain: int | None = None
+    last_messaged_at: datetime | None = _when()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def can_receive_sms(self) -> bool:
+        return bool(self.phone and self.sms_consent_at and not self.sms_opted_out_at)
+
+
+class Visit(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("clinic_id", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    external_id: str | None = Field(default=None, max_length=100)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    visit_number: int
+    pain_before: int | None = None
+    pain_after: int | None = None
+    channels: list[str] = _json()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Appointment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default="booked", max_length=24)  # booked|confirmed|reschedule_requested|cancelled
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Message(SQLModel, table=True):
+    """One outgoing SMS or email. Status: pending -> claimed -> sent -> delivered/undelivered,
+    or failed, cancelled (superseded, opted out) and skipped (a send-time condition said no)."""
+
+    __table_args__ = (
+        # The dispatcher's only query on the hot path reads this partial index.
+        sa.Index("ix_message_due", "next_attempt_at",
+                 postgresql_where=sa.text("status = 'pending'"),
+                 sqlite_where=sa.text("status = 'pending'")),
+        sa.Index("ix_message_claimed", "claimed_at",
+                 postgresql_where=sa.text("status = 'claimed'"),
+                 sqlite_where=sa.text("status = 'claimed'")),
+        sa.Index("ix_message_client_status", "client_id", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    client_id: int | None = Field(default=None, foreign_key="client.id")
+    visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
+    appointment_id: int | None = Field(default=None, foreign_key="appointment.id")
+    kind: str = Field(max_length=32)
+    channel: str = Field(max_length=8)  # sms | email
+    recipient: str = Field(max_length=254)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = _when()
+    provider_id: str | None = Field(default=None, max_length=64, index=True)
+    error_code: str | None = Field(default=None, max_length=32)
+    error_message: str | None = Field(default=None, max_length=500)
+    body: str | None = None  # what was actually sent, rendered at send time
+    sent_at: datetime | None = _when()
+    delivered_at: datetime | None = _when()
+    status_updated_at: datetime | None = _when()
+    dedupe_key: str = Field(max_length=120, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class InboundMessage(SQLModel, table=True):
+    __tablename__ = "inbound_message"
+    id: int | None = Field(default=None, primary_key=True)
+    provider_sid: str = Field(max_length=64, unique=True)
+    clinic_id: int | None = Field(default=None, foreign_key="clinic.id", index=True)
+    client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
+    from_number: str = Field(max_length=20)
+    to_number: str = Field(max_length=20)
+    body: str
+    intent: str | None = Field(default=None, max_length=32)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CheckIn(SQLModel, table=True):
+    __tablename__ = "check_in"
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    answer: str | None = Field(default=None, max_length=8)  # better | same | worse
+    pain: int | None = None
+    source: str = Field(max_length=8)  # sms | web
+    inbound_message_id: int | None = Field(default=None, foreign_key="inbound_message.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Escalation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    severity: str = Field(max_length=8)  # concern | urgent
+    status: str = Field(default="open", max_length=16)  # open | acknowledged
+    reason: str = Field(max_length=500)
+    opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_notified_at: datetime | None = _when()
+    notify_count: int = 0
+    acknowledged_at: datetime | None = _when()
+    acknowledged_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    ack_note: str | None = Field(default=None, max_length=500)
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int | None = Field(default=None, foreign_key="clinic.id", index=True)
+    client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
+    actor: str = Field(max_length=40)  # system | api | client | staff:<id>
+    action: str = Field(max_length=40)
+    detail: dict = _json(dict)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,92 @@
+"""The outbox's state changes, each a single SQL statement.
+
+Claiming is one UPDATE ... RETURNING over the partial index of pending rows; on PostgreSQL its
+sub-select locks with FOR UPDATE SKIP LOCKED, so any number of workers share the due rows without
+ever claiming the same one. SQLite serialises writers, which makes the same UPDATE safe there.
+"""
+
+import random
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection
+
+from service.models import Message
+
+table = Message.__table__
+FINAL = ("delivered", "undelivered", "failed")
+
+
+def claim_due(conn: Connection, worker: str, now: datetime, limit: int) -> list[int]:
+    due = (
+        select(table.c.id)
+        .where(table.c.status == "pending", table.c.next_attempt_at <= now)
+        .order_by(table.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = conn.execute(
+        update(table)
+        .where(table.c.id.in_(due.scalar_subquery()))
+        .values(status="claimed", claimed_by=worker, claimed_at=now)
+        .returning(table.c.id)
+    )
+    return [row.id for row in claimed]
+
+
+def reap(conn: Connection, now: datetime, timeout: timedelta) -> int:
+    """Claims older than the timeout belong to a worker that died: give them back."""
+    result = conn.execute(
+        update(table)
+        .where(table.c.status == "claimed", table.c.claimed_at < now - timeout)
+        .values(status="pending", claimed_by=None, claimed_at=None)
+    )
+    return result.rowcount
+
+
+# Outcome of one claimed row; every key must be given, so one executemany writes a whole batch.
+OUTCOME_KEYS = ("status", "attempts", "next_attempt_at", "provider_id", "error_code",
+                "error_message", "body", "sent_at")
+
+_record = (
+    update(table)
+    # A delivery callback can overtake our own bookkeeping: never step a final status back.
+    .where(table.c.id == bindparam("b_id"), table.c.status.not_in(FINAL))
+    .values(claimed_by=None, claimed_at=None,
+            **{key: bindparam(f"b_{key}") for key in OUTCOME_KEYS})
+)
+
+
+def record(conn: Connection, outcomes: dict[int, dict]) -> None:
+    if outcomes:
+        conn.execute(_record, [
+            {"b_id": message_id, **{f"b_{k}": outcome[k] for k in OUTCOME_KEYS}}
+            for message_id, outcome in outcomes.items()
+        ])
+
+
+def backoff(attempts: int, retry_after: float | None = None, base: float = 30.0,
+            cap: float = 3600.0, rng: random.Random = random) -> timedelta:
+    """Exponential backoff with jitter (30 s, 1 min, 2 min, ... up to an hour), never sooner
+    than the provider's Retry-After."""
+    ceiling = min(cap, base * 2 ** max(attempts - 1, 0))
+    seconds = rng.uniform(ceiling / 2, ceiling)
+    return timedelta(seconds=max(seconds, retry_after or 0.0))
+
+
+def record_delivery(conn: Connection, message_id: int, provider_id: str, status: str,
+                    error_code: str | None, now: datetime) -> bool:
+    """Apply a delivery-status callback. Callbacks arrive out of order: only a final status is
+    recorded, and never over another final one. Returns whether the row changed."""
+    if status not in FINAL:
+        return False
+    changes = {"status": status, "status_updated_at": now, "error_code": error_code}
+    if status == "delivered":
+        changes["delivered_at"] = now
+    result = conn.execute(
+        update(table)
+        .where(table.c.id == message_id, table.c.channel == "sms", table.c.status.not_in(FINAL),
+               (table.c.provider_id == provider_id) | table.c.provider_id.is_(None))
+        .values(provider_id=provider_id, **changes)
+    )
+    return result.rowcount == 1

@@ -1,0 +1,158 @@
+"""Render outgoing messages (SMS bodies, emails) from the Jinja templates.
+
+No Flask here: the worker renders at send time, outside any app context.
+
+Layout under ``templates_dir``::
+
+    messages/<language>/sms/<kind>.txt
+    messages/<language>/email/<kind>.subject.txt
+    messages/<language>/email/<kind>.txt      plain-text part
+    messages/<language>/email/<kind>.html     HTML part (extends messages/<language>/email/base.html)
+
+Context variables the templates may use: client_name, clinic_name, clinic_phone, first_visit,
+window_ends, appointment, page_url.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_datetime
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+
+from service.sms_segments import is_gsm7
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+KINDS = (
+    "window_start",
+    "hydration",
+    "heat",
+    "checkin",
+    "followup",
+    "appointment_reminder",
+    "rebook_nudge",
+)
+CHANNELS = ("sms", "email")
+DEFAULT_LANGUAGE = "en"
+
+# Language tags look like "en", "es", "es-MX", "es_MX"; anything else falls back to the default.
+_LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: str  # SMS body, or the email's plain-text part
+    subject: str | None = None  # email only
+    html: str | None = None  # email only
+
+
+def _autoescape(template_name: str | None) -> bool:
+    return template_name is not None and template_name.endswith(".html")
+
+
+class Renderer:
+    """Renders one message kind for one channel and language."""
+
+    def __init__(self, templates_dir: Path = TEMPLATES_DIR):
+        self.templates_dir = Path(templates_dir)
+        self.env = Environment(
+            loader=FileSystemLoader(str(self.templates_dir)),
+            undefined=StrictUndefined,
+            autoescape=_autoescape,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+
+    def _has(self, name: str) -> bool:
+        try:
+            self.env.get_template(name)
+        except TemplateNotFound:
+            return False
+        return True
+
+    def _language_for(self, kind: str, channel: str, language: str) -> str:
+        """The first of (language, its base language, "en") that has this kind for this channel."""
+        candidates: list[str] = []
+        if language and _LANGUAGE_RE.match(language):
+            tag = language.replace("_", "-")
+            candidates += [tag, tag.split("-")[0].lower()]
+        candidates.append(DEFAULT_LANGUAGE)
+        for candidate in dict.fromkeys(candidates):
+            if self._has(f"messages/{candidate}/{channel}/{kind}.txt"):
+                return candidate
+        raise ValueError(f"no template for {kind!r} on {channel!r}")
+
+    def render(self, kind: str, channel: str, language: str, context: Mapping) -> Rendered:
+        if kind not in KINDS:
+            raise ValueError(f"unknown message kind: {kind!r}")
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown channel: {channel!r}")
+        if kind == "appointment_reminder" and not context.get("appointment"):
+            raise ValueError("appointment_reminder needs an 'appointment' label")
+
+        lang = self._language_for(kind, channel, language)
+        base = f"messages/{lang}/{channel}/{kind}"
+        ctx = dict(context)
+
+        if channel == "sms":
+            return Rendered(body=self._render(f"{base}.txt", ctx))
+        subject = " ".join(self._render(f"{base}.subject.txt", ctx).split())
+        return Rendered(
+            body=self._render(f"{base}.txt", ctx),
+            subject=subject,
+            html=self._render(f"{base}.html", ctx),
+        )
+
+    def _render(self, name: str, context: dict) -> str:
+        return self.env.get_template(name).render(context).strip()
+
+
+# Short "weekday + time" patterns per language; other languages get a skeleton in their own
+# hour cycle (12 h or 24 h) from CLDR.
+_TIME_PATTERNS = {"en": "EEE h:mm a"}
+_SPACES = {"\u202f": " ", "\u00a0": " ", "\u2009": " ", "\u2007": " "}
+
+
+def _gsm_safe(text: str) -> str:
+    """Plain spaces for babel's special spaces; strip accents that GSM-7 lacks (á -> a)."""
+    for special, plain in _SPACES.items():
+        text = text.replace(special, plain)
+    if is_gsm7(text):
+        return text
+    out = []
+    for ch in text:
+        if not is_gsm7(ch):
+            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if is_gsm7(c))
+            ch = base or ch  # a script GSM-7 cannot carry is left as it is (UCS-2 anyway)
+        out.append(ch)
+    return "".join(out)
+
+
+def local_time_label(moment: datetime, time_zone: str, language: str) -> str:
+    """A short local label such as "Thu 4:10 PM", in the client's zone and language.
+
+    ``moment`` should be aware; a naive value is taken as UTC (how SQLite hands it back).
+    The result is GSM-7 safe for Latin-script languages, so it can go into an SMS.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        locale = Locale.parse((language or DEFAULT_LANGUAGE).replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        locale = Locale.parse(DEFAULT_LANGUAGE)
+    pattern = _TIME_PATTERNS.get(str(locale))
+    if pattern is None:
+        twelve_hour = any(c in locale.time_formats["short"].pattern for c in "hK")
+        skeleton = "Ehm" if twelve_hour else "EHm"
+        pattern = locale.datetime_skeletons[skeleton].pattern
+    label = format_datetime(moment, pattern, tzinfo=ZoneInfo(time_zone), locale=locale)
+    return _gsm_safe(label)

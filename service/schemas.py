@@ -1,0 +1,107 @@
+"""Request bodies of the JSON API, validated by pydantic; each error names its field."""
+
+from datetime import datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import (AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, ValidationError,
+                      field_validator)
+
+LANGUAGES = ("en", "es")
+Channel = Literal["sms", "email"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def e164(value: str, default_region: str = "US") -> str:
+    """Normalise a phone number to E.164, or raise ValueError with a reason a person can act on."""
+    try:
+        number = phonenumbers.parse(value, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number ({exc.args[0]})") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not a known IANA time zone, e.g. America/New_York") from None
+    return value
+
+
+class ClientIn(Strict):
+    name: str = Field(min_length=1, max_length=120)
+    phone: str | None = Field(default=None, max_length=32, description="E.164, or national (US)")
+    email: EmailStr | None = None
+    language: Literal["en", "es"] = "en"
+    time_zone: str | None = Field(default=None, description="IANA zone; the clinic's by default")
+    sms_consent: bool = Field(default=False, description="the client agreed to receive texts")
+
+    _phone = field_validator("phone")(lambda v: v and e164(v))
+    _zone = field_validator("time_zone")(lambda v: v and check_time_zone(v))
+
+
+class AppointmentIn(Strict):
+    starts_at: AwareDatetime
+
+
+class VisitIn(Strict):
+    external_id: str | None = Field(default=None, min_length=1, max_length=100,
+                                    description="the booking system's id; retries are idempotent")
+    client: ClientIn
+    occurred_at: AwareDatetime | None = Field(default=None, description="the session; now by default")
+    visit_number: int | None = Field(default=None, ge=1, le=10_000)
+    pain_before: int | None = Field(default=None, ge=0, le=10)
+    pain_after: int | None = Field(default=None, ge=0, le=10)
+    channels: list[Channel] | None = Field(default=None, min_length=1, max_length=2)
+    next_appointment: AppointmentIn | None = None
+
+    def cross_field_errors(self, now: datetime) -> dict[str, str]:
+        """Rules pydantic cannot express per field, keyed by the field a person must fix."""
+        errors = {}
+        occurred = self.occurred_at or now
+        if occurred > now + timedelta(minutes=5):
+            errors["occurred_at"] = "is in the future"
+        elif occurred < now - timedelta(days=14):
+            errors["occurred_at"] = "is more than 14 days ago"
+        if self.next_appointment and self.next_appointment.starts_at <= occurred:
+            errors["next_appointment.starts_at"] = "must be after the visit"
+        channels = self.resolved_channels()
+        if "sms" in channels:
+            if not self.client.phone:
+                errors["client.phone"] = "is required to send SMS"
+            elif not self.client.sms_consent:
+                errors["client.sms_consent"] = "must be true to send SMS (record the client's consent)"
+        if "email" in channels and not self.client.email:
+            errors["client.email"] = "is required to send email"
+        if not channels:
+            errors["channels"] = "no channel: give a phone with SMS consent, or an email"
+        if self.channels and len(set(self.channels)) != len(self.channels):
+            errors["channels"] = "lists a channel twice"
+        return errors
+
+    def resolved_channels(self) -> tuple[str, ...]:
+        if self.channels:
+            return tuple(self.channels)
+        defaults = []
+        if self.client.phone and self.client.sms_consent:
+            defaults.append("sms")
+        if self.client.email:
+            defaults.append("email")
+        return tuple(defaults)
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """pydantic's errors as {"client.phone": "reason"}."""
+    errors = {}
+    for err in exc.errors():
+        field = ".".join(str(part) for part in err["loc"]) or "body"
+        reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        errors.setdefault(field, reason.removeprefix("Value error, "))
+    return errors

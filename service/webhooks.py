@@ -1,0 +1,43 @@
+"""Twilio's webhooks. Every request must carry a valid X-Twilio-Signature: 403 and nothing stored
+otherwise."""
+
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, request
+from twilio.request_validator import RequestValidator
+
+from service import db, outbox
+from service.models import utcnow
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
+
+
+def signed_url() -> str:
+    """The URL Twilio signed: the public one, not what Flask sees behind a TLS-terminating proxy."""
+    query = request.query_string.decode()
+    return current_app.config["PUBLIC_BASE_URL"] + request.path + (f"?{query}" if query else "")
+
+
+def require_twilio_signature(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        token = current_app.config["TWILIO_AUTH_TOKEN"]
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not token or not RequestValidator(token).validate(signed_url(), request.form, signature):
+            abort(403, "invalid Twilio signature")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.post("/status")
+@require_twilio_signature
+def status_callback():
+    message_id = request.args.get("m", type=int)
+    sid = request.form.get("MessageSid", "")
+    if message_id is None or not sid:
+        abort(400, "m (query) and MessageSid are required")
+    with db.engine().begin() as conn:
+        outbox.record_delivery(conn, message_id, sid, request.form.get("MessageStatus", ""),
+                               request.form.get("ErrorCode") or None, utcnow())
+    return "", 204
