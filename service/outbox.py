@@ -8,13 +8,15 @@ ever claiming the same one. SQLite serialises writers, which makes the same UPDA
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.engine import Connection
 
 from service.models import Message
 
 table = Message.__table__
 FINAL = ("delivered", "undelivered", "failed")
+# Literal SQL, because executemany() cannot expand a bound list.
+NOT_FINAL = text("message.status NOT IN ('delivered', 'undelivered', 'failed')")
 
 
 def claim_due(conn: Connection, worker: str, now: datetime, limit: int) -> list[int]:
@@ -51,7 +53,7 @@ OUTCOME_KEYS = ("status", "attempts", "next_attempt_at", "provider_id", "error_c
 _record = (
     update(table)
     # A delivery callback can overtake our own bookkeeping: never step a final status back.
-    .where(table.c.id == bindparam("b_id"), table.c.status.not_in(FINAL))
+    .where(table.c.id == bindparam("b_id"), NOT_FINAL)
     .values(claimed_by=None, claimed_at=None,
             **{key: bindparam(f"b_{key}") for key in OUTCOME_KEYS})
 )

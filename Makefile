@@ -1,0 +1,34 @@
+# The two commands: `make run` (the whole service on SQLite, console channel) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench pg-up clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/aftercare db upgrade
+	$(BIN)/aftercare demo
+	@echo "Web app on http://127.0.0.1:5000 ; the worker prints each outgoing SMS/email here. Ctrl-C stops both."
+	@trap 'kill 0' INT TERM EXIT; \
+	  $(BIN)/aftercare worker & \
+	  $(BIN)/aftercare run --host 127.0.0.1 --port 5000
+
+pg-up:
+	bash scripts/pg-up.sh
+
+test: $(STAMP) pg-up
+	$(BIN)/ruff check service jobs tests bench
+	$(BIN)/pytest
+
+bench: $(STAMP) pg-up
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

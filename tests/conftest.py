@@ -1,0 +1,164 @@
+"""Fixtures: each test reads as a short spec.
+
+`backend` is "sqlite" unless a test parametrizes it (see BOTH_BACKENDS). The schema is always
+built by the migrations: once per run into a template (SQLite file copy, PostgreSQL truncation
+between tests).
+"""
+
+import os
+import shutil
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from service import apikeys, create_app, db
+from service.models import Clinic
+from tests.fakes.smtp_server import FakeSMTP
+from tests.fakes.twilio_server import FakeTwilio
+
+PG_URL = os.environ.get(
+    "AFTERCARE_TEST_PG_URL",
+    "postgresql+psycopg://aftercare:aftercare@127.0.0.1:5432/aftercare_test",
+)
+BOTH_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+ACCOUNT_SID = "AC" + "1" * 32
+AUTH_TOKEN = "test-auth-token"
+FROM_NUMBER = "+12025550199"
+PUBLIC_URL = "https://aftercare.example.test"
+
+# Every setting a developer's shell might carry is pinned, so tests never reach a real provider.
+NO_PROVIDERS = {
+    "TWILIO_ACCOUNT_SID": None, "TWILIO_AUTH_TOKEN": None, "TWILIO_API_KEY_SID": None,
+    "TWILIO_API_KEY_SECRET": None, "TWILIO_FROM_NUMBER": None,
+    "TWILIO_MESSAGING_SERVICE_SID": None, "TWILIO_API_BASE_URL": None, "SMTP_HOST": None,
+    "PUBLIC_BASE_URL": PUBLIC_URL, "SECRET_KEY": "test-secret", "SEND_RATE_PER_SECOND": 10_000.0,
+}
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("template") / "aftercare.db"
+    db.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """Migrated once per run. Unreachable: skip with the reason, or fail when CI is set."""
+    try:
+        engine = sa.create_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        engine.dispose()
+    except sa.exc.OperationalError as exc:
+        reason = f"PostgreSQL test server unreachable at {PG_URL} (run `make pg-up`): {exc.orig}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    db.upgrade(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture
+def backend():
+    return "sqlite"
+
+
+@pytest.fixture
+def database_url(request, backend, tmp_path):
+    if backend == "sqlite":
+        path = tmp_path / "aftercare.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("postgres_url")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        tables = conn.execute(sa.text(
+            "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
+            "WHERE schemaname = 'public' AND tablename <> 'alembic_version'")).scalar()
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(database_url):
+    """The app's settings; tests add to it before asking for `app`."""
+    return {**NO_PROVIDERS, "DATABASE_URL": database_url}
+
+
+@pytest.fixture
+def app(request, settings):
+    if "providers" in request.fixturenames:  # the fakes' addresses must be in the settings first
+        request.getfixturevalue("providers")
+    app = create_app({**settings, "TESTING": True})
+    yield app
+    app.extensions["aftercare.engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app):
+    with Session(app.extensions["aftercare.engine"], expire_on_commit=False) as s:
+        yield s
+
+
+def make_clinic(session, name="Back Walk Clinic", **fields) -> tuple[Clinic, str]:
+    clinic = Clinic(name=name, phone="+12025550100", time_zone="America/New_York",
+                    on_call_phones=["+12025550101"], on_call_emails=["oncall@example.com"],
+                    **fields)
+    session.add(clinic)
+    session.commit()
+    return clinic, apikeys.issue(session, clinic, "tests")
+
+
+@pytest.fixture
+def clinic(session):
+    """A clinic and a valid API key for it."""
+    return make_clinic(session)
+
+
+@pytest.fixture
+def fake_twilio():
+    with FakeTwilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_smtp():
+    with FakeSMTP() as fake:
+        yield fake
+
+
+@pytest.fixture
+def providers(settings, fake_twilio, fake_smtp):
+    """Real Twilio client code and a real SMTP conversation, against fakes on 127.0.0.1."""
+    settings.update(
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER,
+        TWILIO_API_BASE_URL=fake_twilio.url, SMTP_HOST=fake_smtp.host, SMTP_PORT=fake_smtp.port,
+        SMTP_TLS="none", SMTP_SENDER="Clinic <care@clinic.example>", SEND_TIMEOUT_SECONDS=2.0,
+    )
+    return fake_twilio, fake_smtp
+
+
+@pytest.fixture
+def dispatcher(app):
+    """The worker's dispatch job, run on demand instead of on a tick."""
+    from service.dispatch import Dispatcher
+
+    return Dispatcher(app.extensions["aftercare.config"], app.extensions["aftercare.engine"],
+                      worker_id="test-worker")
+
+
+def auth(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
