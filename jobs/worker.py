@@ -17,7 +17,6 @@ from service import db
 from service.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
-REAP_EVERY_SECONDS = 30
 
 
 def worker_id() -> str:
@@ -33,7 +32,9 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
     )
     scheduler.add_job(dispatcher.drain, "interval", seconds=config.WORKER_TICK_SECONDS,
                       id="dispatch", next_run_time=datetime.now(UTC))
-    scheduler.add_job(dispatcher.reap, "interval", seconds=REAP_EVERY_SECONDS, id="reap",
+    # Look for dead workers' claims a few times per timeout, so none waits much past it.
+    reap_every = min(30.0, config.CLAIM_TIMEOUT_SECONDS / 4)
+    scheduler.add_job(dispatcher.reap, "interval", seconds=reap_every, id="reap",
                       next_run_time=datetime.now(UTC))
     return scheduler
 

@@ -90,3 +90,5 @@ def main() -> None:
     from service import create_app
 
     FlaskGroup(create_app=create_app, help="Aftercare service commands.")()
+if __name__ == "__main__":
+    main()

@@ -19,17 +19,21 @@ FINAL = ("delivered", "undelivered", "failed")
 NOT_FINAL = text("message.status NOT IN ('delivered', 'undelivered', 'failed')")
 
 
-def claim_due(conn: Connection, worker: str, now: datetime, limit: int) -> list[int]:
-    due = (
+def due(now: datetime, limit: int):
+    """The due rows, oldest first: served by the partial index ix_message_due."""
+    return (
         select(table.c.id)
         .where(table.c.status == "pending", table.c.next_attempt_at <= now)
         .order_by(table.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+
+
+def claim_due(conn: Connection, worker: str, now: datetime, limit: int) -> list[int]:
     claimed = conn.execute(
         update(table)
-        .where(table.c.id.in_(due.scalar_subquery()))
+        .where(table.c.id.in_(due(now, limit).scalar_subquery()))
         .values(status="claimed", claimed_by=worker, claimed_at=now)
         .returning(table.c.id)
     )
@@ -47,6 +51,7 @@ def reap(conn: Connection, now: datetime, timeout: timedelta) -> int:
 
 
 # Outcome of one claimed row; every key must be given, so one executemany writes a whole batch.
+# claimed_by stays: it tells which worker sent the message.
 OUTCOME_KEYS = ("status", "attempts", "next_attempt_at", "provider_id", "error_code",
                 "error_message", "body", "sent_at")
 
@@ -54,8 +59,7 @@ _record = (
     update(table)
     # A delivery callback can overtake our own bookkeeping: never step a final status back.
     .where(table.c.id == bindparam("b_id"), NOT_FINAL)
-    .values(claimed_by=None, claimed_at=None,
-            **{key: bindparam(f"b_{key}") for key in OUTCOME_KEYS})
+    .values(**{key: bindparam(f"b_{key}") for key in OUTCOME_KEYS})
 )
 
 
