@@ -6,7 +6,7 @@ from datetime import time
 import click
 from argon2 import PasswordHasher
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 from sqlmodel import Session, select
 
 from service import apikeys, db
@@ -18,6 +18,7 @@ DEMO_CLINIC = "Demo Back Walking Studio"
 
 
 @click.command("worker")
+@with_appcontext
 def worker_command() -> None:
     """Run the worker: dispatch due messages and reap stale claims, until stopped."""
     from jobs.worker import run
@@ -26,6 +27,7 @@ def worker_command() -> None:
 
 
 @click.command("create-api-key")
+@with_appcontext
 @click.argument("clinic_id", type=int)
 @click.option("--name", default="booking system", show_default=True)
 def create_api_key_command(clinic_id: int, name: str) -> None:
@@ -38,6 +40,7 @@ def create_api_key_command(clinic_id: int, name: str) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 def demo_command() -> None:
     """Create the demo clinic (first time: prints its login and API key) and enrol a demo visit,
     whose first SMS the worker prints within a second."""

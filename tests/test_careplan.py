@@ -179,7 +179,14 @@ def test_evening_session_moves_night_messages_to_eight_next_morning():
     plan = due_by_kind(plan_visit(visit(ny(2026, 6, 10, 19, 30)), DEFAULTS))
     assert plan[WINDOW_START] == utc(2026, 6, 10, 23, 30)  # 19:30 local: not quiet
     assert plan[HYDRATION] == utc(2026, 6, 11, 12, 0)  # 21:30 -> 08:00 EDT
-    assert plan[HEAT] == utc(2026, 6, 11, 12, 0)  # 01:30 -> 08:00 EDT
+    # The heat tip (01:30) would land at the same 08:00: one morning text, not two.
+    assert HEAT not in plan
+
+
+def test_late_session_sends_one_morning_text_not_three():
+    plan = plan_visit(visit(ny(2026, 6, 10, 22, 15)), DEFAULTS)
+    morning = [m.kind for m in plan if m.due_at == utc(2026, 6, 11, 12, 0)]
+    assert morning == [WINDOW_START]
 
 
 def test_late_session_gets_its_first_message_at_eight_next_morning():
@@ -470,7 +477,9 @@ def test_plan_invariants(
     )
 
     assert window_ends_at(occurred_at) - occurred_at == timedelta(hours=24)
-    assert {m.kind for m in plan} >= {WINDOW_START, HYDRATION, HEAT, CHECKIN, FOLLOWUP}
+    assert {m.kind for m in plan} >= {WINDOW_START, CHECKIN, FOLLOWUP}
+    tips = [m.due_at for m in plan if m.kind in (WINDOW_START, HYDRATION, HEAT)]
+    assert len(tips) == len(set(tips))  # quiet hours never stack the window's texts
     for message in plan:
         assert message.due_at.tzinfo is UTC
         assert message.due_at >= occurred_at

@@ -153,13 +153,19 @@ def plan_visit(visit: VisitFacts, settings: PlanSettings) -> list[PlannedMessage
     if appointment is not None and APPOINTMENT_REMINDER in due_by_kind:
         if appointment - due_by_kind[APPOINTMENT_REMINDER] < MIN_REMINDER_LEAD:
             del due_by_kind[APPOINTMENT_REMINDER]
+    # Quiet hours can push the window's messages onto one morning moment: one text then beats
+    # three, so a tip landing with an earlier message of the plan is dropped.
+    for tip in (HYDRATION, HEAT):
+        earlier = PLAN_KINDS[: PLAN_KINDS.index(tip)]
+        if tip in due_by_kind and any(due_by_kind.get(k) == due_by_kind[tip] for k in earlier):
+            del due_by_kind[tip]
 
     planned = [
         PlannedMessage(kind=kind, channel=channel, due_at=due)
         for channel in visit.channels
         for kind, due in due_by_kind.items()
     ]
-    return sorted(planned, key=lambda message: (message.due_at, message.kind))
+    return sorted(planned, key=lambda message: (message.due_at, PLAN_KINDS.index(message.kind)))
 
 
 def superseded_by_new_visit(pending: Iterable[PendingMessage], new_visit_at: datetime) -> list[int]:
