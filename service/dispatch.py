@@ -21,8 +21,15 @@ from sqlmodel import Session, select
 
 from service import outbox
 from service.calendar import appointment_ics
-from service.channels import (Attachment, Channel, Outgoing, PermanentError, SendError,
-                              TransientError, build_channels)
+from service.channels import (
+    Attachment,
+    Channel,
+    Outgoing,
+    PermanentError,
+    SendError,
+    TransientError,
+    build_channels,
+)
 from service.config import Config
 from service.domain import careplan
 from service.domain.sendtime import SendTimeFacts, skip_reason

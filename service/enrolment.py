@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select, update
 
-from service.schemas import VisitIn
 from service.domain import careplan
 from service.models import Appointment, AuditEvent, Client, Clinic, Message, Visit
+from service.schemas import VisitIn
 
 
 def find_visit(session: Session, clinic_id: int, external_id: str) -> Visit | None:

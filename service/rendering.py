@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -144,7 +144,7 @@ def local_time_label(moment: datetime, time_zone: str, language: str) -> str:
     The result is GSM-7 safe for Latin-script languages, so it can go into an SMS.
     """
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     try:
         locale = Locale.parse((language or DEFAULT_LANGUAGE).replace("-", "_"))
     except (ValueError, UnknownLocaleError):

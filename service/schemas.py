@@ -5,8 +5,15 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from pydantic import (AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, ValidationError,
-                      field_validator)
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 LANGUAGES = ("en", "es")
 Channel = Literal["sms", "email"]

@@ -12,8 +12,8 @@ from service.rendering import (
     CHANNELS,
     KINDS,
     TEMPLATES_DIR,
-    Renderer,
     Rendered,
+    Renderer,
     local_time_label,
 )
 from service.sms_segments import is_gsm7, segment_count, sms_length

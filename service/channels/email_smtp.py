@@ -50,6 +50,9 @@ class SMTPEmail:
         try:
             async with self._slots:
                 await asyncio.to_thread(self._deliver, email)
+        except smtplib.SMTPAuthenticationError as exc:
+            # Wrong settings, not a bad recipient: the message waits while someone fixes them.
+            raise TransientError(f"SMTP login refused: {exc.smtp_code}", code="smtp-auth") from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, reason = next(iter(exc.recipients.values()))
             raise _by_code(code, reason) from None
