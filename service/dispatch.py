@@ -167,7 +167,8 @@ class Dispatcher:
             "first_visit": bool(visit and visit.visit_number == 1),
             "window_ends": visit and local_time_label(
                 careplan.window_ends_at(visit.occurred_at), zone, language),
-            "appointment": appointment and local_time_label(appointment.starts_at, zone, language),
+            "appointment": appointment and local_time_label(appointment.starts_at, zone, language,
+                                                            with_date=True),
             "page_url": None,
         }
         rendered = self.renderer.render(message.kind, message.channel, language, context)

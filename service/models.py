@@ -150,7 +150,7 @@ class Message(SQLModel, table=True):
 
     __table_args__ = (
         # The dispatcher's only query on the hot path reads this partial index.
-        sa.Index("ix_message_due", "next_attempt_at",
+        sa.Index("ix_message_due", "priority", "next_attempt_at",
                  postgresql_where=sa.text("status = 'pending'"),
                  sqlite_where=sa.text("status = 'pending'")),
         sa.Index("ix_message_claimed", "claimed_at",
@@ -163,7 +163,10 @@ class Message(SQLModel, table=True):
     client_id: int | None = Field(default=None, foreign_key="client.id")
     visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
     appointment_id: int | None = Field(default=None, foreign_key="appointment.id")
+    escalation_id: int | None = Field(default=None, foreign_key="escalation.id")
     kind: str = Field(max_length=32)
+    # 0: replies to a client and alerts to staff, which must not queue behind a wave of reminders.
+    priority: int = 1
     channel: str = Field(max_length=8)  # sms | email
     recipient: str = Field(max_length=254)
     due_at: datetime = Field(sa_type=UTCDateTime)
@@ -214,7 +217,7 @@ class Escalation(SQLModel, table=True):
     client_id: int = Field(foreign_key="client.id", index=True)
     severity: str = Field(max_length=8)  # concern | urgent
     status: str = Field(default="open", max_length=16)  # open | acknowledged
-    reason: str = Field(max_length=500)
+    reasons: list[str] = _json()
     opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_notified_at: datetime | None = _when()
     notify_count: int = 0

@@ -20,11 +20,11 @@ NOT_FINAL = text("message.status NOT IN ('delivered', 'undelivered', 'failed')")
 
 
 def due(now: datetime, limit: int):
-    """The due rows, oldest first: served by the partial index ix_message_due."""
+    """The due rows, urgent first, then oldest first: served by the partial index ix_message_due."""
     return (
         select(table.c.id)
         .where(table.c.status == "pending", table.c.next_attempt_at <= now)
-        .order_by(table.c.next_attempt_at)
+        .order_by(table.c.priority, table.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )

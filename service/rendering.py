@@ -7,7 +7,8 @@ Layout under ``templates_dir``::
     messages/<language>/sms/<kind>.txt
     messages/<language>/email/<kind>.subject.txt
     messages/<language>/email/<kind>.txt      plain-text part
-    messages/<language>/email/<kind>.html     HTML part (extends messages/<language>/email/base.html)
+    messages/<language>/email/<kind>.html     HTML part, extends .../email/base.html
+    messages/<language>/email/base.txt        plain-text frame (greeting, sign-off, opt-out)
 
 Context variables the templates may use: client_name, clinic_name, clinic_phone, first_visit,
 window_ends, appointment, page_url.
@@ -31,15 +32,6 @@ from service.sms_segments import is_gsm7
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
-KINDS = (
-    "window_start",
-    "hydration",
-    "heat",
-    "checkin",
-    "followup",
-    "appointment_reminder",
-    "rebook_nudge",
-)
 CHANNELS = ("sms", "email")
 DEFAULT_LANGUAGE = "en"
 
@@ -92,8 +84,6 @@ class Renderer:
         raise ValueError(f"no template for {kind!r} on {channel!r}")
 
     def render(self, kind: str, channel: str, language: str, context: Mapping) -> Rendered:
-        if kind not in KINDS:
-            raise ValueError(f"unknown message kind: {kind!r}")
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel: {channel!r}")
         if kind == "appointment_reminder" and not context.get("appointment"):
@@ -101,10 +91,11 @@ class Renderer:
 
         lang = self._language_for(kind, channel, language)
         base = f"messages/{lang}/{channel}/{kind}"
-        ctx = dict(context)
-
         if channel == "sms":
+            # A name with one character outside GSM-7 would make the whole text UCS-2 (3x the cost).
+            ctx = {k: gsm_safe(v) if isinstance(v, str) else v for k, v in context.items()}
             return Rendered(body=self._render(f"{base}.txt", ctx))
+        ctx = dict(context)
         subject = " ".join(self._render(f"{base}.subject.txt", ctx).split())
         return Rendered(
             body=self._render(f"{base}.txt", ctx),
@@ -119,10 +110,11 @@ class Renderer:
 # Short "weekday + time" patterns per language; other languages get a skeleton in their own
 # hour cycle (12 h or 24 h) from CLDR.
 _TIME_PATTERNS = {"en": "EEE h:mm a"}
+_DATE_TIME_PATTERNS = {"en": "EEE MMM d, h:mm a"}
 _SPACES = {"\u202f": " ", "\u00a0": " ", "\u2009": " ", "\u2007": " "}
 
 
-def _gsm_safe(text: str) -> str:
+def gsm_safe(text: str) -> str:
     """Plain spaces for babel's special spaces; strip accents that GSM-7 lacks (á -> a)."""
     for special, plain in _SPACES.items():
         text = text.replace(special, plain)
@@ -137,8 +129,9 @@ def _gsm_safe(text: str) -> str:
     return "".join(out)
 
 
-def local_time_label(moment: datetime, time_zone: str, language: str) -> str:
-    """A short local label such as "Thu 4:10 PM", in the client's zone and language.
+def local_time_label(moment: datetime, time_zone: str, language: str, with_date: bool = False) -> str:
+    """A short local label such as "Thu 4:10 PM" (with_date: "Thu Dec 3, 4:10 PM", for an
+    appointment weeks away), in the client's zone and language.
 
     ``moment`` should be aware; a naive value is taken as UTC (how SQLite hands it back).
     The result is GSM-7 safe for Latin-script languages, so it can go into an SMS.
@@ -149,10 +142,13 @@ def local_time_label(moment: datetime, time_zone: str, language: str) -> str:
         locale = Locale.parse((language or DEFAULT_LANGUAGE).replace("-", "_"))
     except (ValueError, UnknownLocaleError):
         locale = Locale.parse(DEFAULT_LANGUAGE)
-    pattern = _TIME_PATTERNS.get(str(locale))
+    pattern = (_DATE_TIME_PATTERNS if with_date else _TIME_PATTERNS).get(str(locale))
     if pattern is None:
-        twelve_hour = any(c in locale.time_formats["short"].pattern for c in "hK")
-        skeleton = "Ehm" if twelve_hour else "EHm"
-        pattern = locale.datetime_skeletons[skeleton].pattern
+        skeletons = locale.datetime_skeletons
+        time_skeleton = "hm" if any(c in locale.time_formats["short"].pattern for c in "hK") else "Hm"
+        if with_date:
+            pattern = f"{skeletons['MMMEd'].pattern}, {skeletons[time_skeleton].pattern}"
+        else:
+            pattern = skeletons[f"E{time_skeleton}"].pattern
     label = format_datetime(moment, pattern, tzinfo=ZoneInfo(time_zone), locale=locale)
-    return _gsm_safe(label)
+    return gsm_safe(label)

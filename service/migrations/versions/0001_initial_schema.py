@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 06:48:08.377719
+Create Date: 2026-11-25 06:57:22.852882
 """
 
 from collections.abc import Sequence
@@ -12,6 +12,7 @@ import sqlmodel
 from alembic import op
 
 import service.models
+
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -110,7 +111,7 @@ def upgrade() -> None:
     sa.Column('client_id', sa.Integer(), nullable=False),
     sa.Column('severity', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('reasons', sa.JSON(), nullable=False),
     sa.Column('opened_at', service.models.UTCDateTime(), nullable=False),
     sa.Column('last_notified_at', service.models.UTCDateTime(), nullable=True),
     sa.Column('notify_count', sa.Integer(), nullable=False),
@@ -206,7 +207,9 @@ def upgrade() -> None:
     sa.Column('client_id', sa.Integer(), nullable=True),
     sa.Column('visit_id', sa.Integer(), nullable=True),
     sa.Column('appointment_id', sa.Integer(), nullable=True),
+    sa.Column('escalation_id', sa.Integer(), nullable=True),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('recipient', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
     sa.Column('due_at', service.models.UTCDateTime(), nullable=False),
@@ -227,6 +230,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['appointment_id'], ['appointment.id'], ),
     sa.ForeignKeyConstraint(['client_id'], ['client.id'], ),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinic.id'], ),
+    sa.ForeignKeyConstraint(['escalation_id'], ['escalation.id'], ),
     sa.ForeignKeyConstraint(['visit_id'], ['visit.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('dedupe_key')
@@ -235,7 +239,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_message_claimed', ['claimed_at'], unique=False, postgresql_where=sa.text("status = 'claimed'"), sqlite_where=sa.text("status = 'claimed'"))
         batch_op.create_index('ix_message_client_status', ['client_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_message_clinic_id'), ['clinic_id'], unique=False)
-        batch_op.create_index('ix_message_due', ['next_attempt_at'], unique=False, postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
+        batch_op.create_index('ix_message_due', ['priority', 'next_attempt_at'], unique=False, postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
         batch_op.create_index(batch_op.f('ix_message_provider_id'), ['provider_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_message_visit_id'), ['visit_id'], unique=False)
 
