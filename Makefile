@@ -16,8 +16,8 @@ run: $(STAMP)
 	$(BIN)/aftercare db upgrade
 	$(BIN)/aftercare demo
 	@echo "Web app on http://127.0.0.1:5000 ; the worker prints each outgoing SMS/email here. Ctrl-C stops both."
-	@trap 'kill 0' INT TERM EXIT; \
-	  $(BIN)/aftercare worker & \
+	@$(BIN)/aftercare worker & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/aftercare run --host 127.0.0.1 --port 5000
 
 pg-up:
