@@ -15,6 +15,9 @@ from flask import Flask
 
 from service import db
 from service.dispatch import Dispatcher
+from service.escalations import renotify
+
+RENOTIFY_EVERY_SECONDS = 30
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +28,8 @@ def worker_id() -> str:
 
 def build_scheduler(app: Flask) -> BlockingScheduler:
     config = app.extensions["aftercare.config"]
-    dispatcher = Dispatcher(config, db.make_engine(config.DATABASE_URL), worker_id())
+    engine = db.make_engine(config.DATABASE_URL)
+    dispatcher = Dispatcher(config, engine, worker_id())
     scheduler = BlockingScheduler(
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
@@ -36,6 +40,9 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
     reap_every = min(30.0, config.CLAIM_TIMEOUT_SECONDS / 4)
     scheduler.add_job(dispatcher.reap, "interval", seconds=reap_every, id="reap",
                       next_run_time=datetime.now(UTC))
+    # Every worker runs it: row locks (and each alert's unique dedupe key) keep a re-send single.
+    scheduler.add_job(renotify, "interval", args=[engine], seconds=RENOTIFY_EVERY_SECONDS,
+                      id="renotify", next_run_time=datetime.now(UTC))
     return scheduler
 
 

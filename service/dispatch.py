@@ -33,7 +33,9 @@ from service.channels import (
 from service.config import Config
 from service.domain import careplan
 from service.domain.sendtime import SendTimeFacts, skip_reason
-from service.models import Appointment, CheckIn, Client, Clinic, Message, Visit, utcnow
+from service.escalations import STAFF_ALERT
+from service.models import (Appointment, CheckIn, Client, Clinic, Escalation, Message, Visit,
+                            utcnow)
 from service.rendering import Renderer, local_time_label
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class Row:
     clinic: Clinic
     visit: Visit | None
     appointment: Appointment | None
+    escalation: Escalation | None
 
 
 class Dispatcher:
@@ -140,11 +143,14 @@ class Dispatcher:
 
     def _hold_reason(self, row: Row, now: datetime, answers: dict, booked: set) -> str | None:
         message, client = row.message, row.client
-        if message.channel == "sms" and client is not None:
-            if client.sms_opted_out_at:
-                return "opted_out"  # checked at send time: a STOP can arrive after the claim
-            if not client.sms_consent_at:
-                return "no_consent"
+        to_client = message.kind != STAFF_ALERT
+        if message.channel == "sms" and client is not None and to_client:
+            # Checked at send time: a STOP can arrive after the claim. The confirmation of that
+            # STOP is the one text an opted-out number still gets.
+            if client.sms_opted_out_at and message.kind != "opt_out_confirmation":
+                return "opted_out"
+            if not client.sms_consent_at and message.kind in careplan.PLAN_KINDS:
+                return "no_consent"  # answering a text the client sent needs no prior consent
         appointment = row.appointment
         return skip_reason(SendTimeFacts(
             kind=message.kind, now=now,
@@ -160,8 +166,9 @@ class Dispatcher:
         language = client.language if client else "en"
         zone = client.time_zone if client else clinic.time_zone
         appointment = row.appointment
+        staff = message.kind == STAFF_ALERT
         context = {
-            "client_name": (client.name.split() or [""])[0] if client else "",
+            "client_name": client.name if staff else (client.name.split() or [""])[0],
             "clinic_name": clinic.name,
             "clinic_phone": clinic.phone,
             "first_visit": bool(visit and visit.visit_number == 1),
@@ -170,6 +177,13 @@ class Dispatcher:
             "appointment": appointment and local_time_label(appointment.starts_at, zone, language,
                                                             with_date=True),
             "page_url": None,
+            "answer": None,
+            "client_url": f"{self.config.PUBLIC_BASE_URL}/clients/{client.id}",
+            "severity": row.escalation and row.escalation.severity,
+            "reasons": row.escalation.reasons if row.escalation else [],
+            "reply_text": None,
+            "renotify_count": 0,
+            **message.params,
         }
         rendered = self.renderer.render(message.kind, message.channel, language, context)
         attachments = ()
@@ -211,11 +225,12 @@ def _outcome(message: Message, status: str, attempted: bool = False, **changes) 
 
 def _load(session: Session, ids: list[int]) -> list[Row]:
     query = (
-        select(Message, Client, Clinic, Visit, Appointment)
+        select(Message, Client, Clinic, Visit, Appointment, Escalation)
         .join(Clinic, Message.clinic_id == Clinic.id)
         .join(Client, Message.client_id == Client.id, isouter=True)
         .join(Visit, Message.visit_id == Visit.id, isouter=True)
         .join(Appointment, Message.appointment_id == Appointment.id, isouter=True)
+        .join(Escalation, Message.escalation_id == Escalation.id, isouter=True)
         .where(Message.id.in_(ids))
     )
     return [Row(*parts) for parts in session.exec(query).all()]
@@ -247,7 +262,9 @@ def _send_time_state(session: Session, rows: list[Row]) -> tuple[dict[int, str],
 def _email_fallback(row: Row, now: datetime) -> dict | None:
     """An SMS that can never reach the client goes by email, unless the visit emails anyway."""
     client, visit, message = row.client, row.visit, row.message
-    if not client or not client.email or (visit and "email" in visit.channels):
+    if message.kind not in careplan.PLAN_KINDS or not client or not client.email:
+        return None
+    if visit and "email" in visit.channels:
         return None
     return {
         "clinic_id": message.clinic_id, "client_id": client.id, "visit_id": message.visit_id,

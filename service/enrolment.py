@@ -6,6 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select, update
 
 from service.domain import careplan
+from service.maintenance import plan_settings_for
 from service.models import Appointment, AuditEvent, Client, Clinic, Message, Visit
 from service.schemas import VisitIn
 
@@ -61,7 +62,7 @@ def _write(session: Session, clinic: Clinic, data: VisitIn, now: datetime, actor
         occurred_at=occurred_at, visit_number=visit_number, time_zone=client.time_zone,
         channels=tuple(visit.channels), appointment_at=appointment and appointment.starts_at,
     )
-    for planned in careplan.plan_visit(facts, clinic.plan_settings()):
+    for planned in careplan.plan_visit(facts, plan_settings_for(session, clinic, client)):
         session.add(Message(
             clinic_id=clinic.id, client_id=client.id, visit_id=visit.id,
             appointment_id=appointment.id if planned.kind == careplan.APPOINTMENT_REMINDER else None,

@@ -51,6 +51,10 @@ class Clinic(SQLModel, table=True):
     on_call_emails: list[str] = _json()
     weekly_visits: int = 3
     maintenance_weeks: int = 3
+    # Let check-in history set the rebooking nudge's interval (see domain/maintenance.py).
+    use_suggested_interval: bool = False
+    renotify_minutes: int = 30  # an unacknowledged escalation is re-sent this often ...
+    renotify_max: int = 3  # ... this many times, then flagged as unanswered
     # Per-clinic plan changes: {"disabled_kinds": [...], "<kind>_minutes": offset}
     plan_overrides: dict = _json(dict)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -167,6 +171,7 @@ class Message(SQLModel, table=True):
     kind: str = Field(max_length=32)
     # 0: replies to a client and alerts to staff, which must not queue behind a wave of reminders.
     priority: int = 1
+    params: dict = _json(dict)  # render-time values fixed when queued (e.g. the reminder number)
     channel: str = Field(max_length=8)  # sms | email
     recipient: str = Field(max_length=254)
     due_at: datetime = Field(sa_type=UTCDateTime)

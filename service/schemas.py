@@ -112,3 +112,7 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
         reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
         errors.setdefault(field, reason.removeprefix("Value error, "))
     return errors
+
+
+class AcknowledgeIn(Strict):
+    note: str | None = Field(default=None, max_length=500, description="what staff did")

@@ -3,10 +3,13 @@ otherwise."""
 
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
 
 from service import db, outbox
+from service.inbound import receive
 from service.models import utcnow
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
@@ -41,3 +44,21 @@ def status_callback():
         outbox.record_delivery(conn, message_id, sid, request.form.get("MessageStatus", ""),
                                request.form.get("ErrorCode") or None, utcnow())
     return "", 204
+
+
+@bp.post("/sms")
+@require_twilio_signature
+def inbound_sms():
+    """Answers with empty TwiML: replies to the client go out through the outbox within a tick."""
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid")
+    sender = request.form.get("From")
+    if not sid or not sender:
+        abort(400, "MessageSid and From are required")
+    session = db.session()
+    try:
+        receive(session, sid, sender, request.form.get("To", ""), request.form.get("Body", ""),
+                utcnow())
+        session.commit()
+    except IntegrityError:  # the same MessageSid, retried concurrently: the other one handled it
+        session.rollback()
+    return Response(str(MessagingResponse()), mimetype="text/xml")

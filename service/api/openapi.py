@@ -2,7 +2,7 @@
 
 from functools import cache
 
-from service.schemas import VisitIn
+from service.schemas import AcknowledgeIn, VisitIn
 
 REF = "#/components/schemas/{model}"
 
@@ -51,9 +51,28 @@ _VISIT = {
 }
 _CLIENT_WITH_VISITS = {"allOf": [
     {"$ref": "#/components/schemas/Client"},
-    {"type": "object", "properties": {"visits": {"type": "array", "items": {
-        "type": "object", "properties": _VISIT_FIELDS}}}},
+    {"type": "object", "properties": {
+        "visits": {"type": "array", "items": {"type": "object", "properties": _VISIT_FIELDS}},
+        "suggested_interval": {"type": "object", "properties": {
+            "weeks": _NULLABLE_INT, "reason": {"type": "string"}}},
+    }},
 ]}
+_ESCALATION = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"}, "client_id": {"type": "integer"},
+        "severity": {"enum": ["concern", "urgent"]}, "status": {"enum": ["open", "acknowledged"]},
+        "reasons": {"type": "array", "items": {"type": "string"}}, "opened_at": _TIME,
+        "notify_count": {"type": "integer"},
+        "acknowledged_at": {"type": ["string", "null"], "format": "date-time"},
+        "note": {"type": ["string", "null"]},
+    },
+}
+
+
+def _list_of(key: str, item: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {key: {"type": "array", "items": item}}}}}}
 
 
 def _json(schema_name: str, description: str) -> dict:
@@ -63,7 +82,8 @@ def _json(schema_name: str, description: str) -> dict:
 
 def _errors(*statuses: int) -> dict:
     reasons = {400: "the body is not a JSON object", 401: "missing or wrong API key",
-               404: "no such row in this clinic", 422: "invalid fields, each named with a reason"}
+               404: "no such row in this clinic", 409: "acknowledged already",
+               422: "invalid fields, each named with a reason"}
     return {str(s): _json("Error", reasons[s]) for s in statuses}
 
 
@@ -75,7 +95,8 @@ def _id_param(name: str) -> dict:
 def openapi_document() -> dict:
     request_schema = VisitIn.model_json_schema(ref_template=REF)
     components = request_schema.pop("$defs", {})
-    components.update(VisitIn=request_schema, Error=_ERROR, Client=_CLIENT, Message=_MESSAGE,
+    components.update(VisitIn=request_schema, AcknowledgeIn=AcknowledgeIn.model_json_schema(),
+                      Escalation=_ESCALATION, Error=_ERROR, Client=_CLIENT, Message=_MESSAGE,
                       Visit=_VISIT, ClientWithVisits=_CLIENT_WITH_VISITS)
     return {
         "openapi": "3.1.0",
@@ -105,6 +126,38 @@ def openapi_document() -> dict:
                 "summary": "A client with their visits",
                 "parameters": [_id_param("client_id")],
                 "responses": {"200": _json("ClientWithVisits", "the client"), **_errors(401, 404)},
+            }},
+            "/api/v1/clients/{client_id}/checkins": {"get": {
+                "summary": "The client's check-ins (SMS replies and the aftercare page)",
+                "parameters": [_id_param("client_id")],
+                "responses": {"200": _list_of("checkins", {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "visit_id": _NULLABLE_INT,
+                    "answer": {"type": ["string", "null"]}, "pain": _NULLABLE_INT,
+                    "source": {"type": "string"}, "at": _TIME}}, "check-ins, oldest first"),
+                    **_errors(401, 404)},
+            }},
+            "/api/v1/clients/{client_id}/escalations": {"get": {
+                "summary": "The client's escalations",
+                "parameters": [_id_param("client_id")],
+                "responses": {"200": _list_of("escalations",
+                                              {"$ref": "#/components/schemas/Escalation"},
+                                              "escalations, oldest first"), **_errors(401, 404)},
+            }},
+            "/api/v1/clients/{client_id}/audit": {"get": {
+                "summary": "The client's audit log: messages in, interpretations, escalations",
+                "parameters": [_id_param("client_id")],
+                "responses": {"200": _list_of("events", {"type": "object", "properties": {
+                    "at": _TIME, "actor": {"type": "string"}, "action": {"type": "string"},
+                    "detail": {"type": "object"}}}, "events, oldest first"),
+                    **_errors(401, 404)},
+            }},
+            "/api/v1/escalations/{escalation_id}/acknowledge": {"post": {
+                "summary": "Acknowledge an escalation: stops the re-notifications",
+                "parameters": [_id_param("escalation_id")],
+                "requestBody": {"required": False, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/AcknowledgeIn"}}}},
+                "responses": {"200": _json("Escalation", "acknowledged"),
+                              **_errors(400, 401, 404, 409, 422)},
             }},
             "/api/v1/openapi.json": {"get": {
                 "summary": "This document", "security": [],

@@ -12,8 +12,11 @@ from service.api.openapi import openapi_document
 from service.apikeys import clinic_for
 from service.domain.careplan import window_ends_at
 from service.enrolment import enrol
-from service.models import Appointment, Client, Message, Visit, utcnow
-from service.schemas import VisitIn, field_errors
+from service.escalations import acknowledge
+from service.maintenance import suggestion_for
+from service.models import (Appointment, AuditEvent, CheckIn, Client, Escalation, Message, Visit,
+                            utcnow)
+from service.schemas import AcknowledgeIn, VisitIn, field_errors
 
 
 def require_api_key(view):
@@ -71,7 +74,68 @@ def get_client(client_id: int):
     visits = db.session().exec(
         select(Visit).where(Visit.client_id == client.id).order_by(Visit.occurred_at)
     ).all()
-    return jsonify({**client_json(client), "visits": [_visit_fields(v) for v in visits]})
+    suggestion = suggestion_for(db.session(), client)
+    return jsonify({**client_json(client), "visits": [_visit_fields(v) for v in visits],
+                    "suggested_interval": {"weeks": suggestion.weeks, "reason": suggestion.reason}})
+
+
+@bp.get("/clients/<int:client_id>/checkins")
+@require_api_key
+def client_checkins(client_id: int):
+    client = _owned(Client, client_id)
+    rows = db.session().exec(select(CheckIn).where(CheckIn.client_id == client.id)
+                             .order_by(CheckIn.created_at)).all()
+    return jsonify({"checkins": [
+        {"id": c.id, "visit_id": c.visit_id, "answer": c.answer, "pain": c.pain,
+         "source": c.source, "at": c.created_at.isoformat()} for c in rows]})
+
+
+@bp.get("/clients/<int:client_id>/escalations")
+@require_api_key
+def client_escalations(client_id: int):
+    client = _owned(Client, client_id)
+    rows = db.session().exec(select(Escalation).where(Escalation.client_id == client.id)
+                             .order_by(Escalation.opened_at)).all()
+    return jsonify({"escalations": [escalation_json(e) for e in rows]})
+
+
+@bp.get("/clients/<int:client_id>/audit")
+@require_api_key
+def client_audit(client_id: int):
+    client = _owned(Client, client_id)
+    rows = db.session().exec(select(AuditEvent).where(AuditEvent.client_id == client.id)
+                             .order_by(AuditEvent.created_at, AuditEvent.id)).all()
+    return jsonify({"events": [
+        {"at": e.created_at.isoformat(), "actor": e.actor, "action": e.action,
+         "detail": e.detail} for e in rows]})
+
+
+@bp.post("/escalations/<int:escalation_id>/acknowledge")
+@require_api_key
+def acknowledge_escalation(escalation_id: int):
+    row = _owned(Escalation, escalation_id)
+    payload = request.get_json(silent=True)
+    if payload is None and request.content_length:
+        return error(400, "invalid_json", "the body must be a JSON object")
+    try:
+        data = AcknowledgeIn.model_validate(payload or {})
+    except ValidationError as exc:
+        return error(422, "validation_failed", "some fields are invalid", field_errors(exc))
+    if row.status != "open":
+        return error(409, "already_acknowledged", "this escalation was acknowledged already")
+    acknowledge(db.session(), row, utcnow(), actor="api", note=data.note)
+    db.session().commit()
+    return jsonify(escalation_json(row))
+
+
+def escalation_json(row: Escalation) -> dict:
+    return {
+        "id": row.id, "client_id": row.client_id, "severity": row.severity,
+        "status": row.status, "reasons": row.reasons, "opened_at": row.opened_at.isoformat(),
+        "notify_count": row.notify_count,
+        "acknowledged_at": row.acknowledged_at and row.acknowledged_at.isoformat(),
+        "note": row.ack_note,
+    }
 
 
 def _owned(model, row_id: int):

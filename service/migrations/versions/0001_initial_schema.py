@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 06:57:22.852882
+Create Date: 2026-11-25 06:59:42.716128
 """
 
 from collections.abc import Sequence
@@ -33,6 +33,9 @@ def upgrade() -> None:
     sa.Column('on_call_emails', sa.JSON(), nullable=False),
     sa.Column('weekly_visits', sa.Integer(), nullable=False),
     sa.Column('maintenance_weeks', sa.Integer(), nullable=False),
+    sa.Column('use_suggested_interval', sa.Boolean(), nullable=False),
+    sa.Column('renotify_minutes', sa.Integer(), nullable=False),
+    sa.Column('renotify_max', sa.Integer(), nullable=False),
     sa.Column('plan_overrides', sa.JSON(), nullable=False),
     sa.Column('created_at', service.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
@@ -210,6 +213,7 @@ def upgrade() -> None:
     sa.Column('escalation_id', sa.Integer(), nullable=True),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('priority', sa.Integer(), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('recipient', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
     sa.Column('due_at', service.models.UTCDateTime(), nullable=False),
