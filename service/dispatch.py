@@ -34,8 +34,7 @@ from service.config import Config
 from service.domain import careplan
 from service.domain.sendtime import SendTimeFacts, skip_reason
 from service.escalations import STAFF_ALERT
-from service.models import (Appointment, CheckIn, Client, Clinic, Escalation, Message, Visit,
-                            utcnow)
+from service.models import Appointment, CheckIn, Client, Clinic, Escalation, Message, Visit, utcnow
 from service.rendering import Renderer, local_time_label
 
 log = logging.getLogger(__name__)

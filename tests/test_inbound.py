@@ -10,8 +10,7 @@ from sqlmodel import func, select
 from twilio.request_validator import RequestValidator
 
 from service.escalations import renotify
-from service.models import (Appointment, AuditEvent, CheckIn, Client, Escalation, InboundMessage,
-                            Message)
+from service.models import Appointment, AuditEvent, CheckIn, Client, Escalation, InboundMessage, Message
 from tests.conftest import AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, PUBLIC_URL, auth, make_clinic
 
 pytestmark = pytest.mark.parametrize("backend", BOTH_BACKENDS)

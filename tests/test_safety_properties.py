@@ -17,7 +17,7 @@ from twilio.request_validator import RequestValidator
 from service import apikeys, create_app
 from service.dispatch import Dispatcher
 from service.models import Client, Clinic, Escalation
-from tests.conftest import (ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, NO_PROVIDERS, PUBLIC_URL)
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, NO_PROVIDERS, PUBLIC_URL
 from tests.fakes.twilio_server import FakeTwilio
 
 PHONES = ["+12025550123", "+12025550124", "+12025550125"]

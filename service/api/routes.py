@@ -14,8 +14,7 @@ from service.domain.careplan import window_ends_at
 from service.enrolment import enrol
 from service.escalations import acknowledge
 from service.maintenance import suggestion_for
-from service.models import (Appointment, AuditEvent, CheckIn, Client, Escalation, Message, Visit,
-                            utcnow)
+from service.models import Appointment, AuditEvent, CheckIn, Client, Escalation, Message, Visit, utcnow
 from service.schemas import AcknowledgeIn, VisitIn, field_errors
 
 

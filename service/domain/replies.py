@@ -47,9 +47,8 @@ NUMBNESS, LEG_WEAKNESS, BLADDER_BOWEL, FEVER, CANNOT_WALK = (
 RED_FLAGS = (NUMBNESS, LEG_WEAKNESS, BLADDER_BOWEL, FEVER, CANNOT_WALK)
 
 # An SMS body is at most 1,600 characters (Twilio joins longer ones no further), so this sees every
-# real message whole while bounding the work on anything else. NFKC can expand text, hence a second cap.
+# real message whole while bounding the work on anything else (NFKC expands text at most 18-fold).
 MAX_CHARS = 1600
-MAX_FOLDED_CHARS = 4000
 
 
 # --------------------------------------------------------------------------------------------------
@@ -85,10 +84,12 @@ _WORD = re.compile(r"(?:(?<!\S)-(?=[0-9]))?[^\W_]+(?:(?<=[0-9])[/:.,-](?=[0-9])[
 
 def _fold(text: str) -> _Text:
     """Casefold, NFKC, strip accents and apostrophes, split into clauses of words."""
-    text = unicodedata.normalize("NFKC", text[:MAX_CHARS]).casefold()
+    text = unicodedata.normalize("NFKC", text.strip()[:MAX_CHARS]).casefold()
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if unicodedata.category(c) != "Mn")
     text = _APOSTROPHES.sub("", text)
-    text = _SPACED_SLASH.sub(r"\1/\2", " ".join(text.split())[:MAX_FOLDED_CHARS])
+    # Collapse whitespace within lines only: a line of its own ("...\nSTOP") is a clause of its own.
+    text = "\n".join(" ".join(line.split()) for line in text.splitlines())
+    text = _SPACED_SLASH.sub(r"\1/\2", text)
     clauses = (" ".join(_WORD.findall(part)) for part in _CLAUSE_BREAK.split(text))
     return _Text(raw=text, clauses=tuple(c for c in clauses if c))
 
@@ -143,13 +144,14 @@ _CONFIRM, _RESCHEDULE = "confirm", "reschedule"
 # Twilio's own opt-out keywords (it blocks the number itself on these, so we must agree), and Spanish.
 OPT_OUT_KEYWORDS = (
     _whole(_OPT_OUT, "en", "stop", "stopall", "stop all", "unsubscribe", "cancel", "end", "quit", "revoke",
-           "optout", "opt out"),
+           "optout", "opt out", "stop it"),
     _whole(_OPT_OUT, "es", "alto", "parar", "baja", "cancelar", "darme de baja"),
 )
 # A sentence of its own that is an unambiguous keyword ("STOP. Wrong number") also opts out. CANCEL and
 # END are left out: alone in a sentence they are as likely about an appointment or a walk.
 OPT_OUT_SENTENCE = (
-    _whole(_OPT_OUT, "en", "stop", "stopall", "stop all", "unsubscribe", "quit", "revoke", "optout", "opt out"),
+    _whole(_OPT_OUT, "en", "stop", "stopall", "stop all", "unsubscribe", "quit", "revoke", "optout",
+           "opt out", "stop it"),
     _whole(_OPT_OUT, "es", "alto", "parar"),
 )
 _MESSAGES = r"(?:texts?|txts?|messages?|msgs?|sms|texting|messaging|notifications?|alerts?|reminders?)"
@@ -157,12 +159,13 @@ _MENSAJES = r"(?:mensajes|textos|sms|recordatorios|notificaciones|avisos)"
 # Consent may be revoked "in any reasonable manner": plain-language requests, anywhere in the message.
 OPT_OUT_PHRASES = _rules(
     _OPT_OUT, "en",
-    r"\b(?:stop|quit|cease|end) (?:texting|txting|texing|messaging|msging|sending|contacting|emailing"
-    r"|calling|bugging|bothering|spamming)\b",
+    r"\b(?:stop|quit|cease|end) (?:texting|txting|texing|messaging|msging|sending|contacting|bugging"
+    r"|bothering|spamming)\b",
     rf"\bstop (?:all |these |the |your |this |those |any |my )?{_MESSAGES}\b",
     r"\b(?:cancel|end|quit) (?:all |these |the |your |this |those |my )?(?:texts?|messages?|subscription)\b",
-    r"\b(?:dont|do not|never) (?:ever )?(?:text|txt|message|msg|sms|contact|email|send|call)"
-    r"(?: me| us| this number| anymore| any more| again)\b",
+    # (not "don't call/email me": that is about another channel, and may come with "text instead")
+    r"\b(?:dont|do not|never) (?:ever )?(?:text|txt|message|msg|sms|contact|send)"
+    r"(?: me| us| this number| anymore| any more| again)\b(?! (?:\w+ )?(?:e ?mails?|letters?)\b)",
     rf"\bno (?:more|further) (?:{_MESSAGES}|contact)\b",
     r"\bunsubscribe\b",
     r"\bopt (?:me )?out\b|\boptout\b",
@@ -177,7 +180,8 @@ OPT_OUT_PHRASES_ES = _rules(
     r"\bno me (?:escriban|escribas|escriba|manden|mandes|mande|envien|envies|envie|contacten|contactes"
     r"|contacte|textees|texteen|molesten|molestes)\b",
     rf"\b(?:no|ya no) quiero (?:(?:recibir|mas|estos|sus|los|ningun|ningunos|tus|sms) )*{_MENSAJES}\b",
-    r"\b(?:dejen|deja|deje|dejar|paren|pare) de (?:enviar|mandar|escribir|textear|contactar|molestar)\w*",
+    r"\b(?:dejen|deja|deje|dejar|paren|pare|para) de "
+    r"(?:enviar|mandar|escribir|textear|contactar|molestar)\w*",
     r"\b(?:darme|dame|denme|deme|dar|darse|me doy) de baja\b",
     rf"\b(?:no|basta de) mas {_MENSAJES}\b|\bbasta de {_MENSAJES}\b",
     r"\b(?:borr|quit|sac|elimin)\w*(?: \w+)? de (?:la |su |esta |sus |vuestra )?lista\b",
@@ -222,10 +226,11 @@ CONFIRM_PHRASES = _rules(
     r"\bnos vemos\b",
     r"\bsi (?:voy|puedo ir|asistire)\b|\basistire\b",
 )
-_DAYS = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tue|tues|wed|thu|thur|thurs|fri|sat)"
+_DAYS = (r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+         r"|mon|tue|tues|wed|thu|thur|thurs|fri|sat)")
 _DIAS = r"(?:lunes|martes|miercoles|jueves|viernes|sabado|domingo)"
 _APPOINTMENT = r"(?:appointment|appt|appointement|apointment|session|booking|visit|time|slot|date)"
-# "Friday is better" is about the diary, not the back: read as a reschedule, and hidden from the answer.
+# "Friday is better" is about the appointment, not the back: read as a reschedule, and hidden from the answer.
 SCHEDULE_PREFERENCE = _rules(
     _RESCHEDULE, "en",
     rf"\b(?:{_DAYS}|weekend|tomorrow|next week|end of (?:the )?week|later|earlier|another day"
@@ -241,11 +246,13 @@ SCHEDULE_PREFERENCE = _rules(
 RESCHEDULE_PHRASES = SCHEDULE_PREFERENCE + _rules(
     _RESCHEDULE, "en",
     r"\bre ?schedul\w*",
-    r"\bcan (?:we|i|you) (?:move|change|shift|push|switch|swap|postpone)\b",
+    r"\b(?:can|could|may) (?:we|i|you) (?:move|change|shift|push|switch|swap|postpone)\b",
+    r"\b(?:move|push|postpone|change) it\b",
     rf"\b(?:change|move|cancel|postpone|push back|push|shift|switch|swap)\b(?: \w+){{0,3}}? {_APPOINTMENT}\b",
     r"\b(?:need|have|got|want|going|gotta|must) to cancel\b|\bcancel (?:it|that|tomorrow)\b",
-    r"\b(?:cant|cannot|can not|wont|will not|unable to|not able to|wont be able to) "
-    r"(?:make it|come|attend|be there|come in)\b",
+    r"\b(?:can|could) (?:you|we|i) cancel\b",
+    r"\b(?:cant|cannot|can not|wont|will not|unable to|not able to|wont be able to|not going to|not gonna)"
+    r" (?:make it|come|attend|be there|come in)\b",
     r"\b(?:different|another|other|later|earlier|new) (?:day|time|date|slot)\b",
 ) + _rules(
     _RESCHEDULE, "es",
@@ -256,7 +263,16 @@ RESCHEDULE_PHRASES = SCHEDULE_PREFERENCE + _rules(
     r"\botr[oa] (?:dia|hora|fecha)\b",
 )
 # A thumbs-up alone, sent while a reminder is open, answers the reminder (not "my back is better").
-_THUMBS_ONLY = re.compile(r"[\s👍👌✅✔☑🆗\U0001F3FB-\U0001F3FF]*[👍👌✅✔☑🆗][\s👍👌✅✔☑🆗\U0001F3FB-\U0001F3FF]*")
+_OK_EMOJI = "👍👌✅✔☑🆗"
+_SKIN_TONES = "\U0001F3FB-\U0001F3FF"
+_OK_EMOJI_RE = re.compile(rf"[{_OK_EMOJI}]")
+_OTHER_SYMBOLS = re.compile(rf"[^\w\s{_OK_EMOJI}{_SKIN_TONES}.,!]")
+
+
+def _thumbs_up_only(text: _Text) -> bool:
+    """A thumbs-up with at most "ok"/"thanks" around it."""
+    raw = text.raw
+    return bool(_OK_EMOJI_RE.search(raw)) and not _OTHER_SYMBOLS.search(raw) and not _core(text.flat)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -264,7 +280,8 @@ _THUMBS_ONLY = re.compile(r"[\s👍👌✅✔☑🆗\U0001F3FB-\U0001F3FF]*[👍
 # read as "same" before the plain word "better" can claim it. When several remain, worse beats
 # better beats same: a mixed message ("better this morning, worse tonight") should reach the clinic.
 
-_MORE = r"(?:(?:much|a lot|lots|alot|way|loads|heaps|so much|a bit|a little|a tad|slightly|bit|little|somewhat|even|far|getting|feeling|feel|mucho|un poco|algo|bastante|muchisimo) )*"
+_MORE = (r"(?:(?:much|a lot|lots|alot|way|loads|heaps|so much|a bit|a little|a tad|slightly|bit|little"
+         r"|somewhat|even|far|getting|feeling|feel|mucho|un poco|algo|bastante|muchisimo) )*")
 _BETTER_WORD = r"(?:b+e+t+e*r+|b+e+tt+a+|b+e+tt+e+r*|bttr|btr|bettre|improv\w*)"
 _WORSE_WORD = r"(?:w+o+r+s+e*|wrose|wose|wrse|worsr|worze|worce|worst|worsen\w*)"
 ANSWER_RULES = (
@@ -283,12 +300,13 @@ ANSWER_RULES = (
     *_rules(BETTER, "es", r"\bno (?:esta |es )?(?:tan |muy )?mal\b", r"\b(?:ya )?no me duele\b",
             r"\bsin dolor\b|\bduele menos\b|\bmenos dolor\b"),
     *_rules(WORSE, "es", r"\b(?:no|nada) (?:(?:muy|tan|estoy|me siento|esta|se siente|me encuentro) )*"
-            r"(?:bien|buena|bueno)\b"),
+            r"(?:bien|buena|bueno)\b",
+            r"\b(?:el dolor|me duele|duele) no (?:para|se va|se quita|cede)\b|\bno para de doler\b"),
     *_rules(SAME, "en", r"\bcould be (?:better|worse)\b",
             r"\b(?:not|no|isnt|aint|hasnt|havent|doesnt|dont|didnt|never|hardly|barely|nothing|none) "
-            rf"(?:(?:feel|feeling|getting|get|got|any|much|really|that|a lot|at all|even|a bit|a little|noticeably"
-            rf"|very|too|so|been|is|it|its|any more|anymore) )*(?:{_BETTER_WORD}|{_WORSE_WORD}|different|change"
-            r"|changed|difference|relief)\b"),
+            r"(?:(?:feel|feeling|getting|get|got|any|much|really|that|a lot|at all|even|a bit|a little"
+            r"|noticeably|very|too|so|been|is|it|its|any more|anymore) )*"
+            rf"(?:{_BETTER_WORD}|{_WORSE_WORD}|different|change|changed|difference|relief)\b"),
     *_rules(SAME, "es", r"\bni mejor ni peor\b",
             r"\bno (?:(?:estoy|me siento|esta|siento|se siente|me encuentro|noto|veo|hay|ha|muy|mucho) )*"
             r"(?:mejor|peor|mejoria|cambio|cambios|diferencia)\b"),
@@ -309,7 +327,8 @@ ANSWER_RULES = (
             r"\b(?:(?:feeling|feel|feels|doing|im|its|all) )?(?:(?:so|very|really|pretty|quite) )?"
             r"(?:good|great|awesome|amazing|excellent|fantastic|wonderful|relieved)\b",
             r"\b(?:feeling|feel|feels|doing) (?:(?:so|very|really|pretty|quite) )?(?:well|fine)\b",
-            r"\b(?:hurts?|hurting|aching|sore|painful) less\b|\bless (?:pain|painful|sore|soreness|hurt|stiff)\b",
+            r"\b(?:hurts?|hurting|aching|sore|painful) less\b",
+            r"\bless (?:pain|painful|sore|soreness|hurt|stiff)\b",
             r"\bpain (?:is|went|has gone|going) down\b"),
     *_rules(BETTER, "es", rf"\b{_MORE}mejor\b|\bmejorando\b|\bmejoro\b",
             r"\b(?:muy |super |bastante )?bien\b|\bgenial\b|\bexcelente\b|\bestupendo\b"),
@@ -362,25 +381,36 @@ _SCORE = rf"(?<!\S)(?P<n>{_NUM}(?:(?:-| to | or | o ){_NUM})?)"
 _UNITS = (r"(?! (?:am|pm|a m|p m|oclock|o clock|h|hr|hrs|hour|hours|min|mins|minutes?|secs?|seconds?|days?"
           r"|nights?|weeks?|wks?|months?|years?|yrs?|times?|x|miles?|km|k|kms|steps|pills?|tablets?"
           r"|ibuprofen|advil|tylenol|mg|percent|dias?|horas?|semanas?|meses|mes|anos|veces|pastillas?"
-          r"|de la|y media|kg|lbs?|pounds?|st|nd|rd|th|people|sessions?|visits?)\b)")
+          r"|de la|y media|kg|lbs?|pounds?|st|nd|rd|th|people|person|sessions?|visits?|of|more|things?)\b)")
 _LEAD = r"(?:(?:a|an|un|una|about|like|maybe|probably|roughly|around a|at a|at an|solid|its|is|it|en) )*"
-# (pattern, guarded): a guarded match is dropped when a time preposition precedes it ("at 7 today").
-PAIN_PATTERNS = (
-    (re.compile(rf"{_SCORE}(?:/| out of | of | de | sobre )10(?!\S)"), True),
-    (re.compile(rf"\b(?:pain|dolor|pain level|pain score|level|nivel|score|puntuacion)(?: (?:is|was|es|de|at|"
-                rf"about|around|of|level|score|today|now|hoy|ahora|maybe|like|a|an|un|una|currently|still|right"
-                rf"|esta|en|its|probably|roughly|=))* {_SCORE}(?!\S){_UNITS}"), False),
-    (re.compile(rf"\b(?:a|an|un|una) {_SCORE}(?!\S){_UNITS}"), False),
-    (re.compile(rf"\b(?:im|i am|its|it is|back is|back|estoy|esta|feels|feel|feeling|today|hoy|now|ahora"
-                rf"|tonight|currently) {_LEAD}{_SCORE}(?!\S){_UNITS}"), False),
-    (re.compile(rf"{_SCORE} (?:today|now|tonight|right now|this morning|this evening|hoy|ahora|esta manana"
-                r"|at the moment|atm|currently)\b"), True),
-)
-_TIME_WORDS = frozenset(
-    "at by until till til before after from on in for since las la el the around between and to del "
+_WEEKDAYS = frozenset(
     "monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun "
     "lunes martes miercoles jueves viernes sabado domingo".split()
 )
+# A date ("on 3/10") or an old value ("from 8/10 to 5/10") is not today's score.
+_DATE_WORDS = _WEEKDAYS | frozenset("on by until till til before after since from the el del".split())
+# A time ("see you at 7 today") is not a score.
+_TIME_WORDS = _WEEKDAYS | frozenset("at by until till til before after around from on las la".split())
+# (pattern, guard): a match is dropped when the word before it is in the guard set.
+PAIN_PATTERNS = (
+    (re.compile(rf"{_SCORE}(?:/| out of | of | de | sobre )10(?!\S)"), _DATE_WORDS),
+    (re.compile(rf"\b(?:pain|dolor|pain level|pain score|level|nivel|score|puntuacion)(?: (?:is|was|es|de|at|"
+                rf"about|around|of|level|score|today|now|hoy|ahora|maybe|like|a|an|un|una|currently|still|right"
+                rf"|esta|en|its|probably|roughly))* {_SCORE}(?:/10)?(?!\S){_UNITS}"), frozenset()),
+    (re.compile(rf"\b(?:a|an|un|una) {_SCORE}(?!\S){_UNITS}"), frozenset()),
+    (re.compile(rf"\b(?:im|i am|its|it is|back is|back|estoy|esta|feels|feel|feeling|today|hoy|now|ahora"
+                rf"|tonight|currently) {_LEAD}{_SCORE}(?!\S){_UNITS}"), frozenset()),
+    (re.compile(rf"{_SCORE} (?:today|now|tonight|right now|this morning|this evening|hoy|ahora|esta manana"
+                r"|at the moment|atm|currently)\b"), _TIME_WORDS),
+)
+_LONE_SCORE = re.compile(rf"{_NUM}(?:(?:-| to | or | o ){_NUM})?")
+NUMBER_WORDS = {
+    word: str(n)
+    for words in ("zero one two three four five six seven eight nine ten",
+                  "cero uno dos tres cuatro cinco seis siete ocho nueve diez")
+    for n, word in enumerate(words.split())
+}
+_NUMBER_WORD = re.compile(rf"\b(?:{'|'.join(NUMBER_WORDS)})\b")
 # Words that may surround a lone score or menu digit without changing it ("7 thanks", "hi, 3").
 _FILLER = re.compile(
     r"\b(?:hi|hello|hey|hola|thanks|thank you|thankyou|thx|ty|please|pls|plz|ok|okay|gracias|por favor"
@@ -410,24 +440,29 @@ def _score(number: str) -> int | None:
     return int(top + 0.5) if all(0 <= v <= 10 for v in values) else None
 
 
-def _pain(text: _Text, rest: str, hits: list[str]) -> tuple[int | None, str | None]:
+def _pain(text: _Text, rest: str) -> tuple[int | None, str | None]:
     """(pain score, menu answer): "1"/"2"/"3" alone answer the menu; other lone numbers are scores."""
-    flat = text.flat
-    for pattern, guarded in PAIN_PATTERNS:
+    flat, rest = _digits(text.flat), _digits(rest)
+    core = _core(rest)
+    if core in MENU:  # before "N today": "3 today" answers the menu
+        return None, MENU[core]
+    for pattern, guard in PAIN_PATTERNS:
         for m in pattern.finditer(flat):
             before = flat[: m.start()].split()
-            if guarded and before and before[-1] in _TIME_WORDS:
+            if before and before[-1] in guard:
                 continue
             if (score := _score(m["n"])) is not None:
                 return score, None
-    core = _core(rest)
-    if core in MENU:
-        return None, MENU[core]
     for clause in (core, *rest.split("|")):
         lone = _core(clause, _SCORE_FILLER)
-        if re.fullmatch(_NUM, lone) and (score := _score(lone)) is not None:
+        if _LONE_SCORE.fullmatch(lone) and (score := _score(lone)) is not None:
             return score, None
     return None, None
+
+
+def _digits(words: str) -> str:
+    """ "six" -> "6", "seis" -> "6": scores are often written out."""
+    return _NUMBER_WORD.sub(lambda m: NUMBER_WORDS[m[0]], words)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -444,37 +479,45 @@ RED_FLAG_RULES = (
             rf"\b(?:cant|cannot|can not|couldnt|could not) feel (?:my |the )?{_LIMB}\b"),
     *_rules(NUMBNESS, "es", r"\bentumec\w*", r"\bhormigue\w*", r"\badormec\w*", r"\bcosquilleo\b",
             r"\b(?:pierna|piernas|pie|pies)\b(?: \w+){0,2}? dormid[oa]s?\b", negatable=True),
-    *_rules(NUMBNESS, "es", r"\bno siento (?:la |las |el |los |mi |mis )?(?:pierna|piernas|pie|pies|ingle)\b"),
+    *_rules(NUMBNESS, "es",
+            r"\bno siento (?:la |las |el |los |mi |mis )?(?:pierna|piernas|pie|pies|ingle)\b"),
     *_rules(LEG_WEAKNESS, "en", r"\bweak\w*",
             r"\b(?:leg|legs|knee|knees)\b(?: \w+){0,3}? (?:gave out|gave way|give out|give way|gives out"
-            r"|gives way|giving out|giving way|buckl\w*|collaps\w*|jelly|wobbly)\b",
-            r"\bfoot drop\b|\bdrop foot\b", negatable=True),
+            r"|gives way|giving out|giving way|buckl\w*|jelly|wobbly|heavy)\b",
+            r"\bfoot drop\b|\bdrop foot\b|\bcollaps\w*|\bfell (?:over|down)\b", negatable=True),
     *_rules(LEG_WEAKNESS, "es", r"\bdebil\w*",
             r"\b(?:se me doblan|se me dobla|me fallan|me falla) (?:las |la )?(?:pierna|piernas|rodillas?)\b",
             negatable=True),
     *_rules(BLADDER_BOWEL, "en", r"\bbladder\b", r"\bbowels?\b", r"\bincontinen\w*", r"\burin\w*",
-            r"\b(?:wet|peed|pee|peeing|soiled|pooped|pooping|wetting|messed) (?:myself|my pants|my self|the bed)\b",
+            r"\bcatheter\w*",
+            r"\b(?:wet|peed|pee|peeing|soiled|pooped|pooping|wetting|messed) "
+            r"(?:myself|my pants|my self|the bed)\b",
             negatable=True),
     *_rules(BLADDER_BOWEL, "en",
             r"\b(?:cant|cannot|can not|unable to|not able to|trouble|difficulty|struggling to|hard to|couldnt"
             r"|could not) (?:\w+ )?(?:pee|wee|urinate|poo|poop|go to the toilet|go to the bathroom"
             r"|hold (?:it|my pee|my urine|my bladder|my bowels))\b",
-            r"\b(?:lost|losing|loss of|lose|no) control\b"),
+            r"\b(?:lost|losing|loss of|lose|no) control\b",
+            r"\b(?:had|have had|having) (?:an |a little |a )?accidents?\b"),
     *_rules(BLADDER_BOWEL, "es", r"\bvejiga\b", r"\bincontinencia\b", r"\borin\w*", r"\besfinter\w*",
             r"\bintestin\w*", r"\bme (?:orine|hice pipi|hice popo|hice encima)\b", negatable=True),
     *_rules(BLADDER_BOWEL, "es", r"\bno (?:puedo|pude|podia) (?:hacer pipi|mear|ir al bano|aguantar)\b"),
     *_rules(FEVER, "en", r"\b(?<!hay )(?<!cabin )fever\w*", r"\bchills\b", r"\b(?:night )?sweats\b",
+            r"\bburning up\b|\bhot and cold\b|\bshiver\w*",
             r"\b(?:high|a|running a|got a|have a|had a) (?:temp|temperature)\b",
             rf"\btemp(?:erature)?\b(?: \w+){{0,3}}? {_TEMP}\b", negatable=True),
     *_rules(FEVER, "es", r"\bfiebre\b", r"\bcalentura\b", r"\bfebril\b", r"\bescalofrios?\b",
             r"\btengo temperatura\b", rf"\btemperatura\b(?: \w+){{0,3}}? {_TEMP}\b", negatable=True),
     *_rules(CANNOT_WALK, "en",
-            r"\b(?:cant|cannot|can not|couldnt|could not|unable to|not able to|impossible to)\b(?: \w+){0,2}? "
+            r"\b(?:cant|cannot|can not|couldnt|could not|unable to|not able to|impossible to)\b"
+            r"(?: \w+){0,2}? "
             rf"(?<!back )(?:walk|walking|{_STAND}|get up|get out of bed|move my legs?|put (?:any )?weight"
             r"|bear weight)\b",
             # Mere difficulty counts for walking and standing, not for getting up (stiff mornings are common).
             r"\b(?:hard to|barely|struggling to|struggle to|trouble|difficulty|hardly)\b(?: \w+){0,2}? "
-            rf"(?<!back )(?:walk|walking|{_STAND})\b"),
+            rf"(?<!back )(?:walk|walking|{_STAND})\b",
+            r"(?<!back )\b(?:walking|standing) (?:is |has been |was )?(?:really |very |so )?"
+            r"(?:hard|difficult|impossible)\b"),
     *_rules(CANNOT_WALK, "es",
             r"\bno (?:puedo|puede|pude|podia|consigo|logro) (?:\w+ )?(?:caminar|andar|pararme|estar de pie"
             r"|ponerme de pie|levantarme|mover las piernas|apoyar)\b",
@@ -497,11 +540,11 @@ def _red_flags(text: _Text, hits: list[str]) -> tuple[str, ...]:
         )
         negated_end = None  # where the last negated flag ended, so "no A or B" negates B too
         for start, end, rule in matches:
+            hits.append(rule.lang)
             if rule.negatable and _negated(clause, start, negated_end):
                 negated_end = end
                 continue
             found.add(rule.value)
-            hits.append(rule.lang)
     return tuple(flag for flag in RED_FLAGS if flag in found)
 
 
@@ -562,11 +605,11 @@ def interpret(text: str, reminder_open: bool = False) -> Reply:
     )
     red_flags = _red_flags(folded, hits)
     help_ = _fullmatch(HELP_KEYWORDS, flat, hits)
-    diary = _diary(folded, reminder_open, hits)
+    appointment = _appointment_intent(folded, reminder_open, hits)
     answer, rest = _answer(folded, hits)
-    pain, menu_answer = _pain(folded, rest, hits)
+    pain, menu_answer = _pain(folded, rest)
     answer = _most_concerning({a for a in (answer, menu_answer) if a})
-    if diary is Intent.CONFIRM and not flat:
+    if reminder_open and _thumbs_up_only(folded):
         answer = None  # a thumbs-up to a reminder says nothing about the back
 
     if opt_out:
@@ -577,8 +620,8 @@ def interpret(text: str, reminder_open: bool = False) -> Reply:
         intent = Intent.RED_FLAG
     elif help_:
         intent = Intent.HELP
-    elif diary:
-        intent = diary
+    elif appointment:
+        intent = appointment
     elif answer or pain is not None:
         intent = Intent.CHECKIN
     else:
@@ -586,7 +629,7 @@ def interpret(text: str, reminder_open: bool = False) -> Reply:
     return Reply(intent, answer, pain, red_flags, _language(folded, hits))
 
 
-def _diary(text: _Text, reminder_open: bool, hits: list[str]) -> Intent | None:
+def _appointment_intent(text: _Text, reminder_open: bool, hits: list[str]) -> Intent | None:
     """CONFIRM or RESCHEDULE; a message saying both ("yes but can we move it") asks to reschedule."""
     flat = text.flat
     if _fullmatch(RESCHEDULE_KEYWORDS, flat, hits) or _search(RESCHEDULE_PHRASES, text.joined, hits):
@@ -594,7 +637,7 @@ def _diary(text: _Text, reminder_open: bool, hits: list[str]) -> Intent | None:
     if (
         _fullmatch(CONFIRM_KEYWORDS, flat, hits)
         or (reminder_open and _fullmatch(YES_WHILE_REMINDER, flat, hits))
-        or (reminder_open and not flat and _THUMBS_ONLY.fullmatch(text.raw))
+        or (reminder_open and _thumbs_up_only(text))
         or _search(CONFIRM_PHRASES, text.joined, hits)
     ):
         return Intent.CONFIRM
