@@ -21,10 +21,11 @@ if [ "$status" != online ]; then
   pg_ctlcluster "$version" "$cluster" start
 fi
 as_postgres() { su postgres -c "psql -p $port -v ON_ERROR_STOP=1 -qtAc \"$1\""; }
+# CREATEDB: each test run makes its own database, so runs side by side never collide.
 if [ -z "$(as_postgres "SELECT 1 FROM pg_roles WHERE rolname = '$ROLE'")" ]; then
-  as_postgres "CREATE ROLE $ROLE LOGIN PASSWORD '$PASSWORD'"
+  as_postgres "CREATE ROLE $ROLE LOGIN CREATEDB PASSWORD '$PASSWORD'"
 else
-  as_postgres "ALTER ROLE $ROLE LOGIN PASSWORD '$PASSWORD'"
+  as_postgres "ALTER ROLE $ROLE LOGIN CREATEDB PASSWORD '$PASSWORD'"
 fi
 if [ -z "$(as_postgres "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'")" ]; then
   as_postgres "CREATE DATABASE $DATABASE OWNER $ROLE"

@@ -34,6 +34,7 @@ from service.config import Config
 from service.domain import careplan
 from service.domain.sendtime import SendTimeFacts, skip_reason
 from service.escalations import STAFF_ALERT
+from service.links import client_page_url
 from service.models import Appointment, CheckIn, Client, Clinic, Escalation, Message, Visit, utcnow
 from service.rendering import Renderer, local_time_label
 
@@ -175,7 +176,7 @@ class Dispatcher:
                 careplan.window_ends_at(visit.occurred_at), zone, language),
             "appointment": appointment and local_time_label(appointment.starts_at, zone, language,
                                                             with_date=True),
-            "page_url": None,
+            "page_url": client_page_url(self.config, client.id) if not staff else None,
             "answer": None,
             "client_url": f"{self.config.PUBLIC_BASE_URL}/clients/{client.id}",
             "severity": row.escalation and row.escalation.severity,

@@ -45,19 +45,25 @@ def sqlite_template(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def postgres_url():
-    """Migrated once per run. Unreachable: skip with the reason, or fail when CI is set."""
+    """A database of this run's own, migrated once, dropped at the end. Unreachable server:
+    skip with the reason, or fail when CI is set."""
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"aftercare_run_{os.getpid()}"
     try:
-        engine = sa.create_engine(PG_URL)
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
     except sa.exc.OperationalError as exc:
         reason = f"PostgreSQL test server unreachable at {PG_URL} (run `make pg-up`): {exc.orig}"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
-    db.upgrade(PG_URL)
-    return PG_URL
+    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    db.upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
 
 
 @pytest.fixture

@@ -227,7 +227,7 @@ def test_concern_then_red_flag_upgrades_and_pages_again(client, session, provide
     [escalation] = session.exec(select(Escalation)).all()
     assert escalation.severity == "urgent"
     alerts = texts_to(providers[0], ON_CALL_PHONE)
-    assert len(alerts) == 2 and "URGENT" in alerts[1]
+    assert len(alerts) == 2 and any("URGENT" in a for a in alerts)
 
 
 def test_stop_with_a_red_flag_still_reaches_the_clinic(client, session, providers, dispatcher,
@@ -252,8 +252,9 @@ def test_renotification_every_30_minutes_until_acknowledged(app, client, clinic,
     escalation = session.exec(select(Escalation)).one()
     assert escalation.notify_count == 3
     drain(dispatcher, opened + timedelta(minutes=151))
-    alerts = texts_to(providers[0], ON_CALL_PHONE)
-    assert len(alerts) == 4 and "reminder 3" in alerts[-1]
+    alerts = texts_to(providers[0], ON_CALL_PHONE)  # sent together: in any order
+    assert sorted("reminder" in a for a in alerts) == [False, True, True, True]
+    assert any("reminder 3" in a for a in alerts)
 
 
 def test_acknowledging_stops_the_renotifications(app, client, clinic, session, providers,

@@ -64,6 +64,7 @@ _ESCALATION = {
         "severity": {"enum": ["concern", "urgent"]}, "status": {"enum": ["open", "acknowledged"]},
         "reasons": {"type": "array", "items": {"type": "string"}}, "opened_at": _TIME,
         "notify_count": {"type": "integer"},
+        "unanswered": {"type": "boolean", "description": "every re-notification sent, still open"},
         "acknowledged_at": {"type": ["string", "null"], "format": "date-time"},
         "note": {"type": ["string", "null"]},
     },

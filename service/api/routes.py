@@ -132,6 +132,7 @@ def escalation_json(row: Escalation) -> dict:
         "id": row.id, "client_id": row.client_id, "severity": row.severity,
         "status": row.status, "reasons": row.reasons, "opened_at": row.opened_at.isoformat(),
         "notify_count": row.notify_count,
+        "unanswered": row.status == "open" and row.notify_count >= g.clinic.renotify_max,
         "acknowledged_at": row.acknowledged_at and row.acknowledged_at.isoformat(),
         "note": row.ack_note,
     }
