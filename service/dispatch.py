@@ -144,6 +144,9 @@ class Dispatcher:
     def _hold_reason(self, row: Row, now: datetime, answers: dict, booked: set) -> str | None:
         message, client = row.message, row.client
         to_client = message.kind != STAFF_ALERT
+        if message.channel == "email" and client is not None and to_client:
+            if client.email_opted_out_at:
+                return "opted_out"
         if message.channel == "sms" and client is not None and to_client:
             # Checked at send time: a STOP can arrive after the claim. The confirmation of that
             # STOP is the one text an opted-out number still gets.

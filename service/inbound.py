@@ -12,10 +12,11 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from service import audit
+from service.checkins import record_check_in
 from service.domain import escalation as rules
 from service.domain.replies import Intent, Reply, interpret
 from service.escalations import escalate
-from service.models import Appointment, CheckIn, Client, Clinic, InboundMessage, Message, Visit
+from service.models import Appointment, Client, Clinic, InboundMessage, Message
 
 CLARIFY_AT_MOST_EVERY = timedelta(hours=24)  # one clarifying reply, not a conversation with a bot
 
@@ -108,7 +109,9 @@ def opt_out(c: Conversation) -> None:
     if newly:
         c.answer("opt_out_confirmation")  # once: a second STOP is not confirmed again
     if c.reply.red_flags:  # they still need the clinic, even if they want no more texts
-        escalate(c.session, c.clinic, c.client, _assess(c), c.now, reply_text=c.inbound.body)
+        assessment = rules.assess(c.reply.answer, c.reply.pain, c.reply.red_flags,
+                                  c.client.baseline_pain)
+        escalate(c.session, c.clinic, c.client, assessment, c.now, reply_text=c.inbound.body)
 
 
 def opt_in(c: Conversation) -> None:
@@ -135,21 +138,12 @@ def help_(c: Conversation) -> None:
 
 
 def check_in(c: Conversation) -> None:
-    """A check-in or a red flag: recorded against the latest visit, assessed, answered kindly."""
-    if c.reply.answer or c.reply.pain is not None:
-        visit = c.session.exec(select(Visit).where(Visit.client_id == c.client.id)
-                               .order_by(Visit.occurred_at.desc())).first()
-        c.session.add(CheckIn(client_id=c.client.id, visit_id=visit and visit.id,
-                              answer=c.reply.answer, pain=c.reply.pain, source="sms",
-                              inbound_message_id=c.inbound.id, created_at=c.now))
-    assessment = _assess(c)
-    escalate(c.session, c.clinic, c.client, assessment, c.now, reply_text=c.inbound.body)
+    """A check-in or a red flag: recorded, assessed, answered kindly."""
+    assessment = record_check_in(c.session, c.clinic, c.client, answer=c.reply.answer,
+                                 pain=c.reply.pain, red_flags=c.reply.red_flags, source="sms",
+                                 now=c.now, inbound_id=c.inbound.id, reply_text=c.inbound.body)
     advice = {rules.URGENT: "urgent_advice", rules.CONCERN: "concern_advice"}
     c.answer(advice.get(assessment.severity, "checkin_thanks"), answer=c.reply.answer)
-
-
-def _assess(c: Conversation) -> rules.Assessment:
-    return rules.assess(c.reply.answer, c.reply.pain, c.reply.red_flags, c.client.baseline_pain)
 
 
 def _appointment_answer(status: str, kind: str) -> Callable[[Conversation], None]:

@@ -88,6 +88,37 @@ class StaffUser(SQLModel, table=True):
     role: str = Field(default="staff", max_length=10)  # owner | staff
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
+    # What Flask-Login asks of a user.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == "owner"
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Failed logins, counted per email and per address to slow down password guessing; kept in
+    the database so that every web process sees the same count."""
+
+    __tablename__ = "login_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, index=True)
+    remote_addr: str = Field(max_length=64, index=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
 
 class ApiKey(SQLModel, table=True):
     """Only a SHA-256 of the key is kept: keys are long random strings, so a slow hash buys nothing."""
@@ -114,6 +145,7 @@ class Client(SQLModel, table=True):
     sms_consent_at: datetime | None = _when()
     sms_opted_out_at: datetime | None = _when()
     sms_opted_in_at: datetime | None = _when()
+    email_opted_out_at: datetime | None = _when()
     baseline_pain: int | None = None
     last_messaged_at: datetime | None = _when()
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

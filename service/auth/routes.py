@@ -1,0 +1,59 @@
+"""Login is rate-limited per email and per address, counted in the database so that every web
+process sees the same count."""
+
+from datetime import timedelta
+
+from flask import abort, redirect, render_template, request, url_for
+from flask_login import login_required, login_user, logout_user
+from sqlmodel import func, or_, select
+
+from service import audit, db
+from service.auth import bp
+from service.auth.forms import LoginForm
+from service.extensions import login_manager
+from service.models import LoginAttempt, StaffUser, utcnow
+from service.passwords import verify_password
+
+MAX_FAILURES = 5
+WINDOW = timedelta(minutes=15)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> StaffUser | None:
+    return db.session().get(StaffUser, int(user_id)) if user_id.isdigit() else None
+
+
+def _recent_failures(email: str) -> int:
+    return db.session().exec(
+        select(func.count()).select_from(LoginAttempt).where(
+            or_(LoginAttempt.email == email, LoginAttempt.remote_addr == request.remote_addr),
+            LoginAttempt.at > utcnow() - WINDOW)
+    ).one()
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        if _recent_failures(email) >= MAX_FAILURES:
+            abort(429, "Too many failed logins. Wait 15 minutes, then try again.")
+        session = db.session()
+        user = session.exec(select(StaffUser).where(StaffUser.email == email)).first()
+        if user and verify_password(user.password_hash, form.password.data):
+            login_user(user)
+            audit.record(session, "staff_login", clinic_id=user.clinic_id, actor=f"staff:{user.id}")
+            session.commit()
+            return redirect(url_for("staff.dashboard"))
+        session.add(LoginAttempt(email=email, remote_addr=request.remote_addr or "?"))
+        session.commit()
+        error = "That email and password do not match."
+    return render_template("web/auth/login.html", form=form, error=error), 401 if error else 200
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    return redirect(url_for("auth.login"))
