@@ -1,6 +1,6 @@
 """Aftercare: reminders, check-ins and escalation after a back-walking session."""
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from service.config import ROOT, Config
@@ -22,8 +22,38 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(health_bp)
+    _init_web(app, exempt_from_csrf=(api_bp, webhooks_bp))
     app.register_error_handler(HTTPException, _http_error)
     return app
+
+
+def _init_web(app: Flask, exempt_from_csrf) -> None:
+    """The pages people use: staff login, the staff app, the client's aftercare page."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from service import security
+    from service.auth import bp as auth_bp
+    from service.client_page import bp as client_page_bp
+    from service.extensions import babel, csrf, login_manager
+    from service.staff import bp as staff_bp
+
+    app.config.update(
+        BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "service" / "translations"),
+        WTF_CSRF_TIME_LIMIT=None,  # a tablet left open all day must still enrol
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=app.config["PUBLIC_BASE_URL"].startswith("https://"),
+    )
+    if app.config["TRUSTED_PROXIES"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"],
+                                x_proto=app.config["TRUSTED_PROXIES"])
+    csrf.init_app(app)
+    for blueprint in exempt_from_csrf:  # API keys and Twilio signatures protect these
+        csrf.exempt(blueprint)
+    login_manager.init_app(app)
+    babel.init_app(app, locale_selector=lambda: g.get("locale", "en"))
+    security.init_app(app)
+    for blueprint in (auth_bp, staff_bp, client_page_bp):
+        app.register_blueprint(blueprint)
 
 
 def _http_error(exc: HTTPException):

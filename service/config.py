@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET_KEY = "dev-only-change-me"  # `aftercare doctor` fails while it is in use
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -14,12 +15,20 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value or default
 
 
+def _number(name: str, default: float, kind: type):
+    raw = _env(name, str(default))
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+
 def _int(name: str, default: int) -> int:
-    return int(_env(name, str(default)))
+    return _number(name, default, int)
 
 
 def _float(name: str, default: float) -> float:
-    return float(_env(name, str(default)))
+    return _number(name, default, float)
 
 
 class Config:
@@ -28,8 +37,10 @@ class Config:
 
     def __init__(self, overrides: dict | None = None) -> None:
         self.DATABASE_URL = _env("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'aftercare.db'}")
-        self.SECRET_KEY = _env("SECRET_KEY", "dev-only-change-me")
+        self.SECRET_KEY = _env("SECRET_KEY", DEV_SECRET_KEY)
         self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto headers are trusted.
+        self.TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
 
         # Twilio: account SID + auth token, or an API key SID + secret (the auth token is still
         # needed to verify webhook signatures).
@@ -55,6 +66,16 @@ class Config:
         self.SEND_TIMEOUT_SECONDS = _float("SEND_TIMEOUT_SECONDS", 15.0)
         self.MAX_SEND_ATTEMPTS = _int("MAX_SEND_ATTEMPTS", 8)
         self.CLAIM_TIMEOUT_SECONDS = _int("CLAIM_TIMEOUT_SECONDS", 300)
+
+        # Operations: logs, the web server (deploy/gunicorn.conf.py), health, metrics, retention.
+        self.LOG_LEVEL = _env("LOG_LEVEL", "INFO").upper()
+        self.WEB_BIND = _env("WEB_BIND", "127.0.0.1:8000")
+        self.WEB_WORKERS = _int("WEB_WORKERS", 2)
+        self.WEB_THREADS = _int("WEB_THREADS", 4)
+        self.METRICS_TOKEN = _env("METRICS_TOKEN")  # when set, /metrics wants it as a Bearer token
+        self.WORKER_METRICS_PORT = _int("WORKER_METRICS_PORT", 0)  # 0: the worker serves none
+        self.HEARTBEAT_STALE_SECONDS = _int("HEARTBEAT_STALE_SECONDS", 60)
+        self.RETENTION_DAYS = _int("RETENTION_DAYS", 0)  # 0: keep everything
 
         for key, value in (overrides or {}).items():
             if not hasattr(self, key) and key.isupper() and not key.startswith(("TESTING", "WTF")):

@@ -8,6 +8,7 @@ the row (and an SMS falls back to email where the client has one).
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from service import outbox
+from service import metrics, outbox
 from service.calendar import appointment_ics
 from service.channels import (
     Attachment,
@@ -73,7 +74,7 @@ class Dispatcher:
             return outbox.reap(conn, utcnow(), timedelta(seconds=self.config.CLAIM_TIMEOUT_SECONDS))
 
     async def _drain(self) -> int:
-        channels = self.channel_factory(self.config)
+        channels = metrics.timed(self.channel_factory(self.config))
         limiters: dict[str, AsyncLimiter] = {}
         handled = 0
         try:
@@ -140,6 +141,9 @@ class Dispatcher:
         with self.engine.begin() as conn:
             outbox.record(conn, outcomes)
             _after_sends(conn, fallbacks, opted_out, texted, sent_at)
+        metrics.observe_dispatch((row.message for row in rows), outcomes)
+        log.info("dispatched %d messages", len(outcomes),
+                 extra={"statuses": dict(Counter(o["status"] for o in outcomes.values()))})
 
     def _hold_reason(self, row: Row, now: datetime, answers: dict, booked: set) -> str | None:
         message, client = row.message, row.client
@@ -166,10 +170,10 @@ class Dispatcher:
 
     def _render(self, row: Row) -> Outgoing:
         message, client, clinic, visit = row.message, row.client, row.clinic, row.visit
-        language = client.language if client else "en"
+        staff = message.kind == STAFF_ALERT
+        language = "en" if staff or not client else client.language  # staff read English
         zone = client.time_zone if client else clinic.time_zone
         appointment = row.appointment
-        staff = message.kind == STAFF_ALERT
         context = {
             "client_name": client.name if staff else (client.name.split() or [""])[0],
             "clinic_name": clinic.name,

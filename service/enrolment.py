@@ -1,5 +1,6 @@
 """Enrolment: a visit, its client and every planned message are written in one transaction."""
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -8,7 +9,7 @@ from sqlmodel import Session, func, select, update
 from service.domain import careplan
 from service.maintenance import plan_settings_for
 from service.models import Appointment, AuditEvent, Client, Clinic, Message, Visit
-from service.schemas import VisitIn
+from service.schemas import ClientIn, VisitIn
 
 
 def find_visit(session: Session, clinic_id: int, external_id: str) -> Visit | None:
@@ -35,7 +36,7 @@ def enrol(session: Session, clinic: Clinic, data: VisitIn, now: datetime, actor:
 
 
 def _write(session: Session, clinic: Clinic, data: VisitIn, now: datetime, actor: str) -> Visit:
-    client = _find_or_create_client(session, clinic, data, now)
+    client = upsert_client(session, clinic, data.client, now)
     occurred_at = data.occurred_at or now
     visit_number = data.visit_number or 1 + session.exec(
         select(func.count()).select_from(Visit).where(Visit.client_id == client.id)
@@ -62,7 +63,10 @@ def _write(session: Session, clinic: Clinic, data: VisitIn, now: datetime, actor
         occurred_at=occurred_at, visit_number=visit_number, time_zone=client.time_zone,
         channels=tuple(visit.channels), appointment_at=appointment and appointment.starts_at,
     )
-    for planned in careplan.plan_visit(facts, plan_settings_for(session, clinic, client)):
+    settings = plan_settings_for(session, clinic, client)
+    if data.rebook_weeks:  # the clinician chose the interval for this visit
+        settings = replace(settings, weekly_visits=0, maintenance_weeks=data.rebook_weeks)
+    for planned in careplan.plan_visit(facts, settings):
         session.add(Message(
             clinic_id=clinic.id, client_id=client.id, visit_id=visit.id,
             appointment_id=appointment.id if planned.kind == careplan.APPOINTMENT_REMINDER else None,
@@ -77,8 +81,9 @@ def _write(session: Session, clinic: Clinic, data: VisitIn, now: datetime, actor
     return visit
 
 
-def _find_or_create_client(session: Session, clinic: Clinic, data: VisitIn, now: datetime) -> Client:
-    given = data.client
+def upsert_client(session: Session, clinic: Clinic, given: ClientIn, now: datetime) -> Client:
+    """The clinic's client with this phone (else this email), updated, or a new one. Also used by
+    the CSV import."""
     client = None
     if given.phone:
         client = session.exec(

@@ -68,6 +68,8 @@ class VisitIn(Strict):
     pain_after: int | None = Field(default=None, ge=0, le=10)
     channels: list[Channel] | None = Field(default=None, min_length=1, max_length=2)
     next_appointment: AppointmentIn | None = None
+    rebook_weeks: int | None = Field(default=None, ge=1, le=6,
+                                     description="no appointment yet: nudge to rebook after N weeks")
 
     def cross_field_errors(self, now: datetime) -> dict[str, str]:
         """Rules pydantic cannot express per field, keyed by the field a person must fix."""
@@ -79,6 +81,8 @@ class VisitIn(Strict):
             errors["occurred_at"] = "is more than 14 days ago"
         if self.next_appointment and self.next_appointment.starts_at <= occurred:
             errors["next_appointment.starts_at"] = "must be after the visit"
+        if self.next_appointment and self.rebook_weeks:
+            errors["rebook_weeks"] = "give a next appointment or a rebooking interval, not both"
         channels = self.resolved_channels()
         if "sms" in channels:
             if not self.client.phone:

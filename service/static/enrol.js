@@ -1,0 +1,36 @@
+// As-you-type client lookup on the enrol form: pick an existing client to fill the fields.
+(function () {
+  const name = document.getElementById("name");
+  const phone = document.getElementById("phone");
+  const box = document.getElementById("suggestions");
+  if (!name || !box) return;
+  let timer;
+  function fill(client) {
+    name.value = client.name;
+    phone.value = client.phone || "";
+    document.getElementById("email").value = client.email || "";
+    document.getElementById("language").value = client.language;
+    box.hidden = true;
+  }
+  function lookup(q) {
+    fetch("/clients/search?q=" + encodeURIComponent(q), {credentials: "same-origin"})
+      .then((r) => r.json())
+      .then((clients) => {
+        box.replaceChildren();
+        clients.forEach((client) => {
+          const b = document.createElement("button");
+          b.type = "button";
+          b.textContent = client.name + (client.phone ? " · " + client.phone : "");
+          b.addEventListener("click", () => fill(client));
+          box.appendChild(b);
+        });
+        box.hidden = clients.length === 0;
+      });
+  }
+  [name, phone].forEach((input) => input.addEventListener("input", () => {
+    clearTimeout(timer);
+    const q = input.value.trim();
+    if (q.length < 2) { box.hidden = true; return; }
+    timer = setTimeout(() => lookup(q), 150);
+  }));
+})();

@@ -1,0 +1,323 @@
+"""The staff app and the client page through HTTP: accounts, CSRF, rate limit, tenant isolation,
+enrolment, the contraindication block, the client's signed link."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+from sqlmodel import select
+
+from service.links import client_page_url
+from service.models import Appointment, CheckIn, Client, Escalation, Message, Visit
+from tests.conftest import make_clinic
+from tests.web_helpers import csrf_token, log_in, make_staff
+
+NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    """The whole test at NOW: signed session cookies must not be from the future."""
+    with freeze_time(NOW, tick=True) as frozen:
+        yield frozen
+
+
+@pytest.fixture
+def owner(session, clinic):
+    return make_staff(session, clinic[0], "owner@clinic.example", role="owner")
+
+
+@pytest.fixture
+def logged_in(client, owner):
+    assert log_in(client, owner.email).status_code == 302
+    return client
+
+
+def enrol_form(client, **fields):
+    token = csrf_token(client.get("/visits/new"))
+    data = {"name": "Ana Ruiz", "phone": "(202) 555-0123", "email": "ana@example.com",
+            "sms_consent": "on", "language": "en", "pain_before": "6", "pain_after": "3",
+            "first_visit": "on", "csrf_token": token} | fields
+    return client.post("/visits/new", data=data)
+
+
+def test_wrong_password_gives_no_session(client, owner):
+    response = log_in(client, owner.email, "wrong password")
+    assert response.status_code == 401
+    assert "do not match" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302  # still sent to the login page
+
+
+def test_login_is_rate_limited_after_repeated_failures(client, owner, clock):
+    for _ in range(5):
+        assert log_in(client, owner.email, "nope").status_code == 401
+    assert log_in(client, owner.email).status_code == 429  # even the right password, for now
+    clock.move_to(NOW + timedelta(minutes=16))
+    assert log_in(client, owner.email).status_code == 302
+
+
+def test_a_post_without_csrf_token_is_400(logged_in):
+    response = logged_in.post("/visits/new", data={"name": "Ana", "sms_consent": "on"})
+    assert response.status_code == 400
+
+
+def test_logout_needs_csrf_and_ends_the_session(logged_in):
+    assert logged_in.post("/logout").status_code == 400
+    token = csrf_token(logged_in.get("/"))
+    assert logged_in.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert logged_in.get("/").status_code == 302
+
+
+def test_enrol_shows_the_planned_timeline(logged_in, session):
+    response = enrol_form(logged_in)
+    assert response.status_code == 302
+    page = logged_in.get(response.location).get_data(as_text=True)
+    assert "Aftercare planned for" in page and "window start" in page
+    assert "Wed Jun 10, 10:00 AM" in page  # local time, not UTC
+    visit = session.exec(select(Visit)).one()
+    assert visit.visit_number == 1
+    assert session.exec(select(Client)).one().phone == "+12025550123"
+
+
+def test_enrol_errors_name_the_field_and_keep_the_input(logged_in, session):
+    response = enrol_form(logged_in, phone="12", sms_consent="")
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert 'id="phone-error"' in page and 'value="Ana Ruiz"' in page
+    assert session.exec(select(Visit)).all() == []
+
+
+@pytest.mark.parametrize("ticked, reason, allowed", [
+    (["osteoporosis"], "", False),
+    (["osteoporosis"], "Cleared by her GP on 2026-06-01", True),
+    (["pregnancy"], "She insists", False),
+])
+def test_contraindications_block_unless_the_owner_overrides(logged_in, session, ticked, reason,
+                                                            allowed):
+    response = enrol_form(logged_in, contraindication=ticked, override_reason=reason)
+    assert (response.status_code == 302) is allowed
+    assert len(session.exec(select(Visit)).all()) == (1 if allowed else 0)
+    if not allowed:
+        assert 'data-testid="contraindication-warning"' in response.get_data(as_text=True)
+
+
+def test_staff_cannot_override_a_contraindication(client, session, clinic):
+    user = make_staff(session, clinic[0], "staff@clinic.example", role="staff")
+    log_in(client, user.email)
+    response = enrol_form(client, contraindication=["bleeding"], override_reason="fine")
+    assert response.status_code == 422 and "Only the clinic owner" in response.get_data(True)
+
+
+def test_search_finds_clients_of_my_clinic_only(logged_in, session):
+    enrol_form(logged_in)
+    other, _ = make_clinic(session, name="Other")
+    session.add(Client(clinic_id=other.id, name="Ana Other", phone="+12025550999",
+                       time_zone="UTC"))
+    session.commit()
+    found = logged_in.get("/clients/search?q=ana").get_json()
+    assert [c["name"] for c in found] == ["Ana Ruiz"]
+    assert logged_in.get("/clients/search?q=555-0123").get_json()[0]["name"] == "Ana Ruiz"
+
+
+def test_acknowledge_from_the_dashboard(logged_in, session, clinic):
+    enrol_form(logged_in)
+    client_row = session.exec(select(Client)).one()
+    session.add(Escalation(clinic_id=clinic[0].id, client_id=client_row.id, severity="urgent",
+                           reasons=["red flag: numbness"]))
+    session.commit()
+    page = logged_in.get("/")
+    assert "red flag: numbness" in page.get_data(as_text=True)
+    escalation = session.exec(select(Escalation)).one()
+    logged_in.post(f"/escalations/{escalation.id}/acknowledge",
+                   data={"note": "Called, going to ER", "csrf_token": csrf_token(page)})
+    session.expire_all()
+    acknowledged = session.exec(select(Escalation)).one()
+    assert (acknowledged.status, acknowledged.ack_note) == ("acknowledged", "Called, going to ER")
+
+
+def test_settings_are_for_owners_and_validate_every_field(client, session, clinic):
+    staff = make_staff(session, clinic[0], "staff@clinic.example", role="staff")
+    log_in(client, staff.email)
+    assert client.get("/settings").status_code == 403
+
+
+def test_settings_save(logged_in, session, clinic):
+    page = logged_in.get("/settings")
+    data = {"csrf_token": csrf_token(page), "time_zone": "America/Chicago",
+            "quiet_start": "20:30", "quiet_end": "07:30", "on_call_phones": "(202) 555-0177",
+            "on_call_emails": "nurse@clinic.example", "renotify_minutes": "15",
+            "renotify_max": "4", "weekly_visits": "2", "maintenance_weeks": "4",
+            "hydration_after": "2", "heat_after": "5", "checkin_after": "24",
+            "followup_after": "72", "reminder_before": "24", "kind_window_start": "on",
+            "kind_checkin": "on"}
+    assert logged_in.post("/settings", data=data).status_code == 302
+    session.expire_all()
+    saved = session.get(type(clinic[0]), clinic[0].id)
+    assert saved.on_call_phones == ["+12025550177"] and saved.maintenance_weeks == 4
+    assert saved.plan_settings().enabled_kinds == {"window_start", "checkin"}
+    bad = logged_in.post("/settings", data=data | {"maintenance_weeks": "9", "on_call_phones": "x"})
+    assert bad.status_code == 422
+    assert "between 1 and 6" in bad.get_data(as_text=True)
+
+
+def test_api_key_is_shown_once_and_works(logged_in, session):
+    page = logged_in.get("/settings")
+    response = logged_in.post("/settings/api-keys",
+                              data={"csrf_token": csrf_token(page), "name": "booking"})
+    key = response.get_data(as_text=True).split('data-testid="new-key">')[1].split("<")[0]
+    assert logged_in.get("/api/v1/visits/1", headers={"Authorization": f"Bearer {key}"}
+                         ).status_code == 404  # authenticated; no such visit
+    assert key not in logged_in.get("/settings").get_data(as_text=True)
+
+
+# --- tenant isolation: every staff route, as a user of another clinic --------------------------
+
+def test_every_staff_route_is_404_or_403_for_another_clinic(app, client, session, clinic):
+    theirs = make_staff(session, clinic[0], "theirs@clinic.example")
+    log_in(client, theirs.email)
+    enrol_form(client)
+    escalation_client = session.exec(select(Client)).one()
+    session.add(Escalation(clinic_id=clinic[0].id, client_id=escalation_client.id,
+                           severity="concern", reasons=["said worse"]))
+    session.commit()
+    ids = {"client_id": escalation_client.id, "visit_id": session.exec(select(Visit)).one().id,
+           "escalation_id": session.exec(select(Escalation)).one().id,
+           "key_id": 1}
+    client.post("/logout", data={"csrf_token": csrf_token(client.get("/"))})
+
+    other, _ = make_clinic(session, name="Intruder Clinic")
+    intruder = make_staff(session, other, "intruder@other.example")
+    log_in(client, intruder.email)
+    token = csrf_token(client.get("/"))
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.split(".")[0] not in ("staff",) or not rule.arguments:
+            continue
+        url = rule.rule
+        for name in rule.arguments:
+            url = url.replace(f"<int:{name}>", str(ids[name]))
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            response = client.open(url, method=method, data={"csrf_token": token, "confirm": "ERASE"})
+            assert response.status_code in (403, 404), (method, url, response.status_code)
+            checked += 1
+    assert checked >= 8
+    session.expire_all()
+    assert session.exec(select(Client)).one().name == "Ana Ruiz"  # nothing erased
+    assert session.exec(select(Escalation)).one().status == "open"
+
+
+def test_api_endpoints_are_404_for_another_clinic_s_key(app, client, session, clinic):
+    _, my_key = clinic
+    _, other_key = make_clinic(session, name="Other")
+    headers = {"Authorization": f"Bearer {my_key}"}
+    body = {"client": {"name": "Ana", "phone": "+12025550123", "sms_consent": True}}
+    visit = client.post("/api/v1/visits", json=body, headers=headers).get_json()
+    session.add(Escalation(clinic_id=clinic[0].id, client_id=visit["client_id"],
+                           severity="concern", reasons=["said worse"]))
+    session.commit()
+    ids = {"visit_id": visit["id"], "client_id": visit["client_id"],
+           "escalation_id": session.exec(select(Escalation)).one().id}
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/") or not rule.arguments:
+            continue
+        url = rule.rule
+        for name in rule.arguments:
+            url = url.replace(f"<int:{name}>", str(ids[name]))
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            response = client.open(url, method=method, json={},
+                                   headers={"Authorization": f"Bearer {other_key}"})
+            assert response.status_code == 404, (method, url)
+            checked += 1
+    assert checked >= 6
+
+
+# --- the client's page ---------------------------------------------------------------------------
+
+@pytest.fixture
+def client_link(app, logged_in, session):
+    enrol_form(logged_in, next_appointment="2026-06-17T15:30")
+    client_row = session.exec(select(Client)).one()
+    return client_page_url(app.extensions["aftercare.config"], client_row.id).split("/c/")[1]
+
+
+def test_client_page_shows_the_window_and_the_appointment(client, client_link, clock):
+    clock.move_to(NOW + timedelta(hours=1))
+    page = client.get(f"/c/{client_link}").get_data(as_text=True)
+    assert "Your 24-hour window ends tomorrow at 10:00" in page
+    assert "Wednesday, June 17, 2026" in page
+    ics = client.get(f"/c/{client_link}/appointment.ics")
+    assert ics.mimetype == "text/calendar" and b"DTSTART" in ics.data
+
+
+def test_worse_on_the_client_page_opens_an_escalation(client, session, client_link):
+    page = client.get(f"/c/{client_link}")
+    response = client.post(f"/c/{client_link}/checkin",
+                           data={"answer": "worse", "csrf_token": csrf_token(page)})
+    assert "pause back walking" in response.get_data(as_text=True)
+    assert session.exec(select(Escalation)).one().severity == "concern"
+    assert session.exec(select(CheckIn)).one().source == "web"
+
+
+def test_pain_score_from_the_slider(client, session, client_link):
+    page = client.get(f"/c/{client_link}")
+    client.post(f"/c/{client_link}/checkin",
+                data={"answer": "score", "pain": "8", "csrf_token": csrf_token(page)})
+    assert session.exec(select(CheckIn)).one().pain == 8
+    assert session.exec(select(Escalation)).one().reasons == ["pain 8/10", "pain up 2 from baseline 6"]
+
+
+def test_opt_out_on_the_page_stops_texts_and_emails(client, session, client_link):
+    page = client.get(f"/c/{client_link}")
+    client.post(f"/c/{client_link}/optout", data={"csrf_token": csrf_token(page)})
+    row = session.exec(select(Client)).one()
+    assert row.sms_opted_out_at and row.email_opted_out_at
+    pending = session.exec(select(Message).where(Message.status == "pending")).all()
+    assert pending == []
+
+
+@pytest.mark.parametrize("mangle", [lambda t: t[:-2] + "xx", lambda t: "garbage",
+                                    lambda t: t.split(".")[0] + ".AAAA.BBBB"])
+def test_a_tampered_link_gets_a_friendly_page_and_no_data(client, client_link, mangle):
+    response = client.get(f"/c/{mangle(client_link)}")
+    assert response.status_code == 404
+    page = response.get_data(as_text=True)
+    assert "This link has expired" in page and "Ana" not in page
+
+
+def test_an_expired_link_gets_the_friendly_page(client, client_link, clock):
+    clock.move_to(NOW + timedelta(days=91))
+    response = client.get(f"/c/{client_link}")
+    assert response.status_code == 404 and "Ana" not in response.get_data(as_text=True)
+
+
+def test_security_headers(client, client_link):
+    response = client.get(f"/c/{client_link}")
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "<script>" not in response.get_data(as_text=True)  # no inline scripts at all
+    https = client.get(f"/c/{client_link}", base_url="https://aftercare.example.test")
+    assert "max-age" in https.headers["Strict-Transport-Security"]
+
+
+def test_appointment_unaffected_by_opt_out(session, client, client_link):
+    assert session.exec(select(Appointment)).one().status == "booked"
+
+
+def test_export_and_erase_from_the_client_page(logged_in, session):
+    enrol_form(logged_in)
+    client_row = session.exec(select(Client)).one()
+    export = logged_in.get(f"/clients/{client_row.id}/export.json")
+    assert export.mimetype == "application/json" and "Ana Ruiz" in export.get_data(as_text=True)
+    page = logged_in.get(f"/clients/{client_row.id}/erase")
+    refused = logged_in.post(f"/clients/{client_row.id}/erase",
+                             data={"csrf_token": csrf_token(page), "confirm": "yes"})
+    assert refused.status_code == 422
+    logged_in.post(f"/clients/{client_row.id}/erase",
+                   data={"csrf_token": csrf_token(page), "confirm": "ERASE"})
+    session.expire_all()
+    erased = session.get(Client, client_row.id)
+    assert erased.phone is None and "Ana" not in erased.name
+    assert session.exec(select(Message).where(Message.status == "pending")).all() == []
