@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench pg-up clean
+.PHONY: run test lint bench pg-up i18n clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ test: $(STAMP) pg-up
 
 bench: $(STAMP) pg-up
 	$(BIN)/python -m bench
+
+# After changing a translatable string in templates/web: extract, update, then translate and compile.
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -o service/translations/messages.pot templates/web
+	$(BIN)/pybabel update -i service/translations/messages.pot -d service/translations
+	$(BIN)/pybabel compile -d service/translations
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

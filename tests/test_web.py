@@ -321,3 +321,13 @@ def test_export_and_erase_from_the_client_page(logged_in, session):
     erased = session.get(Client, client_row.id)
     assert erased.phone is None and "Ana" not in erased.name
     assert session.exec(select(Message).where(Message.status == "pending")).all() == []
+
+
+def test_switching_a_client_to_spanish_translates_their_page(logged_in, session, client_link):
+    client_row = session.exec(select(Client)).one()
+    page = logged_in.get(f"/clients/{client_row.id}")
+    logged_in.post(f"/clients/{client_row.id}/language",
+                   data={"language": "es", "csrf_token": csrf_token(page)})
+    spanish = logged_in.get(f"/c/{client_link}").get_data(as_text=True)
+    assert "¿Cómo siente la espalda?" in spanish and 'lang="es"' in spanish
+    assert "How does your back feel?" not in spanish
