@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench pg-up i18n clean
+.PHONY: run test lint bench pg-up chromium i18n clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,11 @@ run: $(STAMP)
 pg-up:
 	bash scripts/pg-up.sh
 
-test: $(STAMP) pg-up
+# Browser tests drive Debian's Chromium (never `playwright install`: it downloads a browser).
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+test: $(STAMP) pg-up chromium
 	$(BIN)/ruff check service jobs tests bench
 	$(BIN)/pytest
 
