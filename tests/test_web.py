@@ -114,9 +114,14 @@ def test_search_finds_clients_of_my_clinic_only(logged_in, session):
     session.add(Client(clinic_id=other.id, name="Ana Other", phone="+12025550999",
                        time_zone="UTC"))
     session.commit()
-    found = logged_in.get("/clients/search?q=ana").get_json()
-    assert [c["name"] for c in found] == ["Ana Ruiz"]
-    assert logged_in.get("/clients/search?q=555-0123").get_json()[0]["name"] == "Ana Ruiz"
+    headers = {"X-CSRFToken": csrf_token(logged_in.get("/visits/new"))}
+
+    def search(q):
+        return logged_in.post("/clients/search", json={"q": q}, headers=headers).get_json()
+
+    assert [c["name"] for c in search("ana")] == ["Ana Ruiz"]
+    assert search("555-0123")[0]["name"] == "Ana Ruiz"
+    assert logged_in.post("/clients/search", json={"q": "ana"}).status_code == 400  # no CSRF
 
 
 def test_acknowledge_from_the_dashboard(logged_in, session, clinic):

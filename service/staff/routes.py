@@ -146,10 +146,11 @@ def enrol():
                            languages=LANGUAGES), status
 
 
-@bp.get("/clients/search")
+@bp.post("/clients/search")
 def search_clients():
-    """As-you-type lookup for the enrol form."""
-    q = request.args.get("q", "").strip()[:60]
+    """As-you-type lookup for the enrol form; a POST so that no name or number lands in a URL
+    (and so in logs)."""
+    q = str((request.get_json(silent=True) or {}).get("q", "")).strip()[:60]
     if len(q) < 2:
         return jsonify([])
     pattern = "%" + q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"

@@ -4,6 +4,7 @@
   const phone = document.getElementById("phone");
   const box = document.getElementById("suggestions");
   if (!name || !box) return;
+  const token = document.querySelector("input[name=csrf_token]").value;
   let timer;
   function fill(client) {
     name.value = client.name;
@@ -13,7 +14,11 @@
     box.hidden = true;
   }
   function lookup(q) {
-    fetch("/clients/search?q=" + encodeURIComponent(q), {credentials: "same-origin"})
+    fetch("/clients/search", {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRFToken": token},
+      body: JSON.stringify({q: q}),
+    })
       .then((r) => r.json())
       .then((clients) => {
         box.replaceChildren();

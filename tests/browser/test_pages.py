@@ -125,3 +125,16 @@ def test_no_page_scrolls_sideways_at_390px(page, live, owner, db):
         wide.append("/c/<token>")
     shot(page, "client-page-long-name")
     assert wide == []
+
+
+def test_typing_a_known_name_offers_the_client(page, live, owner, db):
+    base, _ = live
+    db.add(Client(clinic_id=owner.clinic_id, name="Rosa Delgado", phone="+12025550188",
+                  email="rosa@example.com", language="es", time_zone="America/New_York"))
+    db.commit()
+    log_in(page, base, owner.email)
+    page.goto(f"{base}/visits/new")
+    page.type("#name", "Ros")
+    page.click("#suggestions button")
+    assert page.input_value("#phone") == "+12025550188"
+    assert page.input_value("#language") == "es"
