@@ -192,7 +192,8 @@ class Dispatcher:
             "renotify_count": 0,
             **message.params,
         }
-        rendered = self.renderer.render(message.kind, message.channel, language, context)
+        wording = clinic.plan_overrides.get("wording", {}).get(language)
+        rendered = self.renderer.render(message.kind, message.channel, language, context, wording)
         attachments = ()
         if message.channel == "email" and appointment and message.kind == careplan.APPOINTMENT_REMINDER:
             ics = appointment_ics(appointment.id, appointment.starts_at, clinic.name, clinic.phone)

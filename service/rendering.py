@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2.sandbox import SandboxedEnvironment
 
 from service.sms_segments import is_gsm7
 
@@ -63,6 +64,7 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
+        self.sandbox = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
     def _has(self, name: str) -> bool:
         try:
@@ -83,7 +85,9 @@ class Renderer:
                 return candidate
         raise ValueError(f"no template for {kind!r} on {channel!r}")
 
-    def render(self, kind: str, channel: str, language: str, context: Mapping) -> Rendered:
+    def render(self, kind: str, channel: str, language: str, context: Mapping,
+               wording: Mapping[str, str] | None = None) -> Rendered:
+        """`wording`: a clinic's own SMS text per kind, in this language, instead of ours."""
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel: {channel!r}")
         if kind == "appointment_reminder" and not context.get("appointment"):
@@ -94,6 +98,8 @@ class Renderer:
         if channel == "sms":
             # A name with one character outside GSM-7 would make the whole text UCS-2 (3x the cost).
             ctx = {k: gsm_safe(v) if isinstance(v, str) else v for k, v in context.items()}
+            if wording and wording.get(kind):
+                return Rendered(body=self.render_wording(wording[kind], ctx))
             return Rendered(body=self._render(f"{base}.txt", ctx))
         ctx = dict(context)
         subject = " ".join(self._render(f"{base}.subject.txt", ctx).split())
@@ -105,6 +111,16 @@ class Renderer:
 
     def _render(self, name: str, context: dict) -> str:
         return self.env.get_template(name).render(context).strip()
+
+    def render_wording(self, source: str, context: Mapping) -> str:
+        """A clinic's own text: sandboxed, since it is typed into a web form."""
+        return self.sandbox.from_string(source).render(context).strip()
+
+    def source(self, kind: str, channel: str, language: str) -> str:
+        """Our template's text, the starting point of a clinic's own wording."""
+        lang = self._language_for(kind, channel, language)
+        name = f"messages/{lang}/{channel}/{kind}.txt"
+        return self.env.loader.get_source(self.env, name)[0].strip()
 
 
 # Short "weekday + time" patterns per language; other languages get a skeleton in their own

@@ -254,3 +254,16 @@ def test_the_reaper_returns_claims_of_a_dead_worker(app, client, clinic, session
         assert dispatcher.reap() == 1
     [row] = rows(session, id=claimed)
     assert (row.status, row.claimed_by) == ("pending", None)
+
+
+def test_a_clinic_s_own_wording_is_what_goes_out(client, clinic, session, providers, dispatcher):
+    row = session.get(type(clinic[0]), clinic[0].id)
+    row.plan_overrides = {"wording": {"en": {"window_start": "{{ clinic_name }}: rest today, "
+                                                             "{{ client_name }}. STOP to end"}}}
+    session.add(row)
+    session.commit()
+    enrol(client, clinic[1], channels=["sms"])
+    with at(NOW + timedelta(minutes=1)):
+        dispatcher.drain()
+    assert [m.body for m in providers[0].messages] == [
+        "Back Walk Clinic: rest today, Ana. STOP to end"]

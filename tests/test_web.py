@@ -336,3 +336,33 @@ def test_switching_a_client_to_spanish_translates_their_page(logged_in, session,
     spanish = logged_in.get(f"/c/{client_link}").get_data(as_text=True)
     assert "¿Cómo siente la espalda?" in spanish and 'lang="es"' in spanish
     assert "How does your back feel?" not in spanish
+
+
+def test_own_wording_is_previewed_saved_and_sent(app, logged_in, session, clinic):
+    page = logged_in.get("/settings")
+    assert 'data-testid="preview-checkin"' in page.get_data(as_text=True)
+    headers = {"X-CSRFToken": csrf_token(page)}
+    preview = logged_in.post("/settings/preview", headers=headers,
+                             json={"text": "{{ clinic_name }}: Hi {{ client_name }}, how is it?"})
+    assert preview.get_json()["body"] == "Back Walk Clinic: Hi Alexandria, how is it?"
+    assert preview.get_json()["segments"] == 1
+    unicode = logged_in.post("/settings/preview", headers=headers, json={"text": "Hi 😀"})
+    assert unicode.get_json()["encoding"] == "UCS-2"
+    for hostile in ("{{ nope }}", "{% if %}", "{{ ''.__class__.__mro__ }}"):
+        refused = logged_in.post("/settings/preview", headers=headers, json={"text": hostile})
+        assert refused.status_code == 422 and "cannot be used" in refused.get_json()["error"]
+
+    token = csrf_token(page)
+    bad = logged_in.post("/settings/wording", data={"csrf_token": token,
+                                                    "wording_checkin": "{{ broken"})
+    assert bad.status_code == 422
+    logged_in.post("/settings/wording", data={
+        "csrf_token": token, "wording_checkin": "{{ clinic_name }}: 1, 2 or 3, {{ client_name }}?"})
+    session.expire_all()
+    saved = session.get(type(clinic[0]), clinic[0].id)
+    assert saved.plan_overrides["wording"] == {
+        "en": {"checkin": "{{ clinic_name }}: 1, 2 or 3, {{ client_name }}?"}}
+    from service.rendering import Renderer
+    body = Renderer().render("checkin", "sms", "en", {"clinic_name": "C", "client_name": "Ana"},
+                             saved.plan_overrides["wording"]["en"]).body
+    assert body == "C: 1, 2 or 3, Ana?"

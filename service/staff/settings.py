@@ -2,18 +2,21 @@
 staff accounts and API keys."""
 
 import re
-from datetime import time
+from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
+from jinja2 import TemplateError
 from sqlmodel import select
 
 from service import apikeys, audit, db
 from service.domain.careplan import PLAN_KINDS
-from service.models import ApiKey, StaffUser
+from service.models import ApiKey, StaffUser, utcnow
 from service.passwords import hash_password
+from service.rendering import Renderer, local_time_label
 from service.schemas import check_time_zone, e164
+from service.sms_segments import segment_count
 from service.staff import bp, owned, require_owner
 from service.staff.routes import clinic
 
@@ -81,6 +84,7 @@ def settings():
     if request.method == "POST":
         changes, errors = _parse_clinic_form(request.form)
         if not errors:
+            changes["plan_overrides"]["wording"] = here.plan_overrides.get("wording", {})
             for name, value in changes.items():
                 setattr(here, name, value)
             here.plan_settings()  # validates the combination before it is stored
@@ -100,10 +104,11 @@ def _page(here, errors: dict | None = None, new_key: str | None = None):
     keys = session.exec(select(ApiKey).where(ApiKey.clinic_id == here.id)
                         .order_by(ApiKey.created_at.desc())).all()
     plan = here.plan_settings()
+    wording = {kind: _preview(here, _current_wording(here, kind)) for kind in PLAN_KINDS}
     hours = {name: f"{getattr(plan, name).total_seconds() / 3600:g}" for name in OFFSETS}
     return render_template("web/staff/settings.html", clinic=here, errors=errors or {}, staff=staff,
                            keys=keys, kinds=PLAN_KINDS, plan=plan, hours=hours, offsets=OFFSETS,
-                           zones=sorted(_common_zones(here.time_zone)),
+                           zones=sorted(_common_zones(here.time_zone)), wording=wording,
                            new_key=new_key), 422 if errors else 200
 
 
@@ -150,4 +155,65 @@ def settings_revoke_key(key_id: int):
     if not key.revoked_at:
         apikeys.revoke(db.session(), key)
         flash(f"Key {key.prefix}… revoked.")
+    return redirect(url_for("staff.settings"))
+
+
+# --- the clinic's own wording of each text, with a live preview and its segment count ----------
+
+renderer = Renderer()
+
+
+def _current_wording(here, kind: str) -> str:
+    return here.plan_overrides.get("wording", {}).get("en", {}).get(kind) or \
+        renderer.source(kind, "sms", "en")
+
+
+def _preview(here, source: str, kind: str = "window_start") -> dict:
+    """The text as a client with a long name would get it, or the reason it cannot render."""
+    now = utcnow()
+    context = {
+        "client_name": "Alexandria", "clinic_name": here.name, "clinic_phone": here.phone,
+        "first_visit": True, "page_url": f"{request.host_url}c/" + "x" * 40,
+        "window_ends": local_time_label(now + timedelta(hours=24), here.time_zone, "en"),
+        "appointment": local_time_label(now + timedelta(days=7), here.time_zone, "en",
+                                        with_date=True),
+        "answer": None,
+    }
+    try:
+        body = renderer.render_wording(source, context)
+    except TemplateError as exc:  # syntax, unknown variables, and what the sandbox refuses
+        return {"source": source, "error": f"cannot be used: {exc}"}
+    encoding, segments = segment_count(body)
+    return {"source": source, "body": body, "encoding": encoding, "segments": segments}
+
+
+@bp.post("/settings/preview")
+def settings_preview():
+    data = request.get_json(silent=True) or {}
+    preview = _preview(clinic(), str(data.get("text", ""))[:2000])
+    return jsonify(preview), 422 if "error" in preview else 200
+
+
+@bp.post("/settings/wording")
+def settings_wording():
+    here = clinic()
+    wording, errors = {}, {}
+    for kind in PLAN_KINDS:
+        text = (request.form.get(f"wording_{kind}") or "").strip()[:2000]
+        if not text or text == renderer.source(kind, "sms", "en"):
+            continue  # ours
+        preview = _preview(here, text)
+        if "error" in preview:
+            errors[f"wording_{kind}"] = preview["error"]
+        wording[kind] = text
+    if errors:
+        flash("Nothing was saved: " + "; ".join(f"{k.removeprefix('wording_')} {v}"
+                                                for k, v in errors.items()))
+        return _page(here, errors=errors)
+    here.plan_overrides = {**here.plan_overrides, "wording": {"en": wording}}
+    db.session().add(here)
+    audit.record(db.session(), "wording_changed", clinic_id=here.id,
+                 actor=f"staff:{current_user.id}", kinds=sorted(wording))
+    db.session().commit()
+    flash("Wording saved.")
     return redirect(url_for("staff.settings"))
