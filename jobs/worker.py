@@ -8,14 +8,16 @@ import logging
 import os
 import signal
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
+from sqlalchemy.engine import Engine
 
-from service import db
+from service import db, heartbeat, metrics, retention
 from service.dispatch import Dispatcher
 from service.escalations import renotify
+from service.models import utcnow
 
 RENOTIFY_EVERY_SECONDS = 30
 
@@ -43,13 +45,27 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
     # Every worker runs it: row locks (and each alert's unique dedupe key) keep a re-send single.
     scheduler.add_job(renotify, "interval", args=[engine], seconds=RENOTIFY_EVERY_SECONDS,
                       id="renotify", next_run_time=datetime.now(UTC))
+    # A few beats per staleness limit, so one slow beat does not make /readyz fail.
+    scheduler.add_job(heartbeat.beat, "interval", args=[engine, worker_id()],
+                      seconds=config.HEARTBEAT_STALE_SECONDS / 4, id="heartbeat",
+                      next_run_time=datetime.now(UTC))
+    if config.RETENTION_DAYS:
+        scheduler.add_job(purge_expired, "interval", args=[engine, config.RETENTION_DAYS],
+                          hours=24, id="purge", next_run_time=datetime.now(UTC))
     return scheduler
 
 
+def purge_expired(engine: Engine, days: int) -> None:
+    counts = retention.purge(engine, utcnow() - timedelta(days=days))
+    log.info("purged what is older than %d days", days, extra=counts)
+
+
 def run(app: Flask) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    """Logging is set up by the `aftercare` command (service/logs.py)."""
+    config = app.extensions["aftercare.config"]
     scheduler = build_scheduler(app)
+    if config.WORKER_METRICS_PORT:
+        metrics.serve_worker_metrics(config.WORKER_METRICS_PORT)
 
     def stop(signum, _frame):
         log.info("signal %s: finishing the current batch, then stopping", signum)
@@ -57,5 +73,6 @@ def run(app: Flask) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("worker %s started", worker_id())
+    log.info("worker %s started", worker_id(),
+             extra={"metrics_port": config.WORKER_METRICS_PORT or None})
     scheduler.start()

@@ -12,12 +12,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(config.as_dict())
     app.extensions["aftercare.config"] = config
 
-    from service import cli, db
+    from service import cli, db, logs
     from service.api import bp as api_bp
     from service.health import bp as health_bp
     from service.webhooks import bp as webhooks_bp
 
     db.init_app(app)
+    logs.init_app(app)  # first, so that every later hook logs with the request id
     cli.init_app(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(webhooks_bp)

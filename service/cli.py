@@ -1,20 +1,26 @@
 """The `aftercare` command: Flask's CLI (run, shell, routes, db) plus the service's own commands."""
 
+import json
 import secrets
-from datetime import time
+from datetime import time, timedelta
 
 import click
 from argon2 import PasswordHasher
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlmodel import Session, select
 
-from service import apikeys, db
+from service import apikeys, client_import, db, doctor, logs, privacy, retention
+from service.channels import SendError
+from service.config import Config
 from service.enrolment import enrol
-from service.models import Clinic, StaffUser, utcnow
-from service.schemas import VisitIn
+from service.models import Client, Clinic, StaffUser, utcnow
+from service.passwords import hash_password
+from service.schemas import VisitIn, check_time_zone, e164
 
 DEMO_CLINIC = "Demo Back Walking Studio"
+MIN_PASSWORD_LENGTH = 12
 
 
 @click.command("worker")
@@ -84,14 +90,196 @@ Try:  curl -X POST {base}/api/v1/visits -H 'Authorization: Bearer {key}' \\
     return clinic
 
 
+class _Checked(click.ParamType):
+    """A click parameter checked by one of the API's validators (which raise ValueError)."""
+
+    def __init__(self, name: str, check):
+        self.name = name
+        self.check = check
+
+    def convert(self, value, param, ctx):
+        try:
+            return self.check(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+PHONE = _Checked("phone", e164)
+TIME_ZONE = _Checked("time zone", check_time_zone)
+
+
+def _email(value: str) -> str:
+    try:
+        return TypeAdapter(EmailStr).validate_python(value).lower()
+    except ValidationError as exc:
+        raise ValueError(exc.errors()[0]["msg"]) from None
+
+
+EMAIL = _Checked("email", _email)
+
+
+def _get(session: Session, model, row_id: int):
+    row = session.get(model, row_id)
+    if row is None:
+        raise click.ClickException(f"no {model.__name__.lower()} with id {row_id}")
+    return row
+
+
+@click.command("create-clinic")
+@with_appcontext
+@click.argument("name")
+@click.option("--phone", type=PHONE, required=True, help="The clinic's number, given to clients.")
+@click.option("--time-zone", type=TIME_ZONE, default="America/New_York", show_default=True)
+@click.option("--on-call-phone", type=PHONE, multiple=True, help="Texted on escalations; repeatable.")
+@click.option("--on-call-email", type=EMAIL, multiple=True, help="Emailed on escalations; repeatable.")
+def create_clinic_command(name, phone, time_zone, on_call_phone, on_call_email) -> None:
+    """Create a clinic; prints its id."""
+    with Session(db.engine()) as session:
+        clinic = Clinic(name=name, phone=phone, time_zone=time_zone,
+                        on_call_phones=list(on_call_phone), on_call_emails=list(on_call_email))
+        session.add(clinic)
+        session.commit()
+        click.echo(f"created clinic {clinic.id}: {clinic.name}")
+        if not (on_call_phone or on_call_email):
+            click.echo("warning: no on-call contact, so escalations alert nobody "
+                       "(--on-call-phone, --on-call-email)", err=True)
+
+
+@click.command("create-user")
+@with_appcontext
+@click.argument("clinic_id", type=int)
+@click.argument("email", type=EMAIL)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["owner", "staff"]), default="staff", show_default=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Asked for when not given (better: it stays out of the shell history).")
+def create_user_command(clinic_id, email, name, role, password) -> None:
+    """Create a staff login for a clinic (password hashed with argon2)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(f"use at least {MIN_PASSWORD_LENGTH} characters", param_hint="password")
+    with Session(db.engine()) as session:
+        _get(session, Clinic, clinic_id)
+        if session.exec(select(StaffUser).where(StaffUser.email == email)).first():
+            raise click.ClickException(f"{email} has a login already")
+        user = StaffUser(clinic_id=clinic_id, email=email, name=name, role=role,
+                         password_hash=hash_password(password))
+        session.add(user)
+        session.commit()
+        click.echo(f"created {role} {email} (user {user.id}) for clinic {clinic_id}")
+
+
+@click.command("import-clients")
+@with_appcontext
+@click.argument("clinic_id", type=int)
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--skip-bad", is_flag=True, help="Import the valid rows even if some are bad.")
+def import_clients_command(clinic_id, file, skip_bad) -> None:
+    """Import clients from a CSV file with the columns name, phone, email, language, time_zone,
+    sms_consent (only name is required). Every row is checked first; if any is bad, nothing is
+    imported unless --skip-bad."""
+    try:
+        rows, problems = client_import.read(file)
+    except client_import.BadHeader as exc:
+        raise click.ClickException(str(exc)) from None
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems and not skip_bad:
+        raise click.ClickException(f"{len(problems)} problem(s) found: nothing imported "
+                                   "(fix them, or import the rest with --skip-bad)")
+    with Session(db.engine()) as session:
+        clinic = _get(session, Clinic, clinic_id)
+        try:
+            with click.progressbar(rows, label="importing") as bar:
+                count = client_import.save(session, clinic, bar, utcnow())
+            session.commit()
+        except client_import.Conflict as exc:
+            raise click.ClickException(f"{exc.args[0]}: nothing imported") from None
+    skipped = len({problem.line for problem in problems})
+    click.echo(f"imported {count} client(s)" + (f", skipped {skipped} bad row(s)" if skipped else ""))
+
+
+@click.command("export-client")
+@with_appcontext
+@click.argument("client_id", type=int)
+@click.option("--output", "-o", type=click.File("w"), default="-", help="A file; stdout by default.")
+def export_client_command(client_id, output) -> None:
+    """Everything stored about one client, as JSON (a subject access request)."""
+    with Session(db.engine()) as session:
+        data = privacy.export_client(session, _get(session, Client, client_id), utcnow())
+    json.dump(data, output, indent=2, ensure_ascii=False)
+    output.write("\n")
+
+
+@click.command("erase-client")
+@with_appcontext
+@click.argument("client_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def erase_client_command(client_id, yes) -> None:
+    """Erase one client's personal data and cancel what was still to be sent to them."""
+    with Session(db.engine()) as session:
+        client = _get(session, Client, client_id)
+        if client.name == privacy.ERASED:
+            raise click.ClickException(f"client {client_id} was erased already")
+        if not yes:
+            click.confirm(f"Erase client {client_id} ({client.name})? This cannot be undone",
+                          abort=True)
+        try:
+            privacy.erase_client(session, client, utcnow(), actor="cli")
+        except privacy.ClientBusy as exc:
+            raise click.ClickException(f"{exc}: try again in a minute") from None
+        session.commit()
+    click.echo(f"erased client {client_id}")
+
+
+@click.command("purge")
+@with_appcontext
+@click.option("--older-than", "days", type=click.IntRange(min=1),
+              help="Days to keep; RETENTION_DAYS by default.")
+def purge_command(days) -> None:
+    """Delete finished messages, inbound messages and audit events older than the retention
+    period (what stays: see service/retention.py)."""
+    days = days or current_app.config["RETENTION_DAYS"]
+    if not days:
+        raise click.UsageError("give --older-than DAYS (RETENTION_DAYS is not set)")
+    counts = retention.purge(db.engine(), utcnow() - timedelta(days=days))
+    click.echo(f"older than {days} days: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+
+
+@click.command("send-test-sms")
+@with_appcontext
+@click.argument("number", type=PHONE)
+def send_test_sms_command(number) -> None:
+    """Send one text through the configured Twilio account (checks the settings end to end)."""
+    try:
+        sid = doctor.send_test_sms(current_app.extensions["aftercare.config"], number)
+    except SendError as exc:
+        raise click.ClickException(f"Twilio did not accept it: {exc}") from None
+    click.echo(f"sent: Twilio accepted it as {sid}; it should arrive within a minute")
+
+
+@click.command("doctor")
+@with_appcontext
+def doctor_command() -> None:
+    """Check every setting, the database, Twilio's credentials, SMTP and the public URL."""
+    findings = doctor.run(current_app.extensions["aftercare.config"], db.engine(), utcnow())
+    for finding in findings:
+        click.echo(str(finding))
+    failures = sum(finding.level == doctor.FAIL for finding in findings)
+    if failures:
+        raise click.ClickException(f"{failures} problem(s) to fix")
+
+
 def init_app(app: Flask) -> None:
-    for command in (worker_command, create_api_key_command, demo_command):
+    for command in (worker_command, create_api_key_command, demo_command, create_clinic_command,
+                    create_user_command, import_clients_command, export_client_command,
+                    erase_client_command, purge_command, send_test_sms_command, doctor_command):
         app.cli.add_command(command)
 
 
 def main() -> None:
     from service import create_app
 
+    logs.configure(Config().LOG_LEVEL)
     FlaskGroup(create_app=create_app, help="Aftercare service commands.")()
 if __name__ == "__main__":
     main()

@@ -1,23 +1,26 @@
 """Sending what is due.
 
-One round: claim a batch of due rows, decide and render each message at send time, send them with
-many requests in flight within each sender's rate limit, then record every outcome in one statement.
+Batch after batch: claim due rows, decide and render each message at send time, send them with
+many requests in flight within each sender's rate limit, and record the outcomes as they come (one
+statement every RECORD_EVERY_SECONDS). The next batch is claimed and rendered while the current one
+is being sent.
 Failures never lose a message: transient ones go back to pending with backoff, permanent ones fail
 the row (and an SMS falls back to email where the client has one).
 """
 
 import asyncio
 import logging
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from aiolimiter import AsyncLimiter
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, select
 
 from service import metrics, outbox
@@ -43,6 +46,13 @@ log = logging.getLogger(__name__)
 
 # Twilio's code for a number that replied STOP to Twilio itself: respect it as an opt-out.
 TWILIO_UNSUBSCRIBED = "21610"
+# Outcomes are written this often while a batch is being sent (the duplicates a SIGKILL can cause
+# are the messages sent in the last moments before it, not a whole batch).
+RECORD_EVERY_SECONDS = 0.05
+RECORD_EVERY_ROWS = 32  # ... or as soon as this many wait
+# A database step is tried this many times (about 30 s) before the tick gives up.
+DB_ATTEMPTS = 20
+RATE_WINDOW_SECONDS = 1.05
 
 
 @dataclass
@@ -63,87 +73,159 @@ class Dispatcher:
         self.engine = engine
         self.worker_id = worker_id
         self.renderer = renderer or Renderer()
+        if renderer is None:  # a worker never edits its templates while running
+            self.renderer.env.auto_reload = False
         self.channel_factory = channel_factory
+        self._limiters: dict[str, SendRateLimiter] = {}  # per sender, kept from tick to tick
+        self._stopping = False
 
     def drain(self) -> int:
         """Dispatch batch after batch until nothing is due; returns how many rows were handled."""
         return asyncio.run(self._drain())
 
+    def stop(self) -> None:
+        """Claim nothing more; the batches in hand are still sent and recorded (on SIGTERM)."""
+        self._stopping = True
+
     def reap(self) -> int:
         with self.engine.begin() as conn:
             return outbox.reap(conn, utcnow(), timedelta(seconds=self.config.CLAIM_TIMEOUT_SECONDS))
 
+    def _batch_size(self) -> int:
+        """A claim must be sent well within CLAIM_TIMEOUT_SECONDS even at the configured rate,
+        or the reaper would give rows still in our hands to another worker (sent twice)."""
+        cfg = self.config
+        by_rate = int(cfg.SEND_RATE_PER_SECOND * cfg.CLAIM_TIMEOUT_SECONDS / 4)
+        return max(1, min(cfg.DISPATCH_BATCH_SIZE, max(cfg.SEND_CONCURRENCY, by_rate)))
+
     async def _drain(self) -> int:
+        """Claiming and preparing the next batch overlaps sending the current one (database work
+        runs in a thread, so requests stay in flight meanwhile), and outcomes are recorded as they
+        come, every RECORD_EVERY_SECONDS: a worker killed mid-batch leaves only the last moments'
+        sends unrecorded (they go again when the reaper gives their claims back)."""
         channels = metrics.timed(self.channel_factory(self.config))
-        limiters: dict[str, AsyncLimiter] = {}
+        slots = asyncio.Semaphore(self.config.SEND_CONCURRENCY)
+        recorder = _Recorder(self)
+        in_progress: set[asyncio.Task] = set()
         handled = 0
         try:
-            while True:
-                with self.engine.begin() as conn:
-                    ids = outbox.claim_due(conn, self.worker_id, utcnow(),
-                                           self.config.DISPATCH_BATCH_SIZE)
+            while not self._stopping:
+                ids = await asyncio.to_thread(self._db, self._claim)
                 if not ids:
-                    return handled
-                await self._dispatch(ids, channels, limiters)
+                    if in_progress:  # their outcomes may add due rows (email fallbacks)
+                        await asyncio.wait(in_progress)
+                        in_progress.clear()
+                        continue
+                    await recorder.flush()
+                    if not recorder.new_rows:
+                        break
+                    recorder.new_rows = 0
+                    continue
                 handled += len(ids)
+                sends, held = await self._prepare(ids, channels, recorder)
+                in_progress.add(asyncio.create_task(self._send_batch(sends, held, slots,
+                                                                     recorder)))
+                # At most two batches in hand: one being sent, the next one ready behind it.
+                if len(in_progress) >= 2:
+                    done, in_progress = await asyncio.wait(in_progress,
+                                                           return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()
+            return handled
         finally:
-            for channel in channels.values():
-                await channel.close()
+            if in_progress:  # after a failure elsewhere, what is in flight is still recorded
+                await asyncio.gather(*in_progress, return_exceptions=True)
+            try:
+                await recorder.close()
+            finally:
+                for channel in channels.values():
+                    await channel.close()
 
-    async def _dispatch(self, ids: list[int], channels: dict[str, Channel],
-                        limiters: dict[str, AsyncLimiter]) -> None:
+    def _claim(self) -> list[int]:
+        with self.engine.begin() as conn:
+            return outbox.claim_due(conn, self.worker_id, utcnow(), self._batch_size())
+
+    def _db(self, fn, *args):
+        """Runs fn, again while the database is unreachable (restarted, a connection killed):
+        each database step here can be repeated safely, and an outcome must not be lost once
+        its message went out."""
+        delay = 0.05
+        for attempt in range(DB_ATTEMPTS):
+            try:
+                return fn(*args)
+            except (OperationalError, InterfaceError) as exc:
+                if attempt == DB_ATTEMPTS - 1:
+                    raise
+                log.warning("database unavailable, retrying in %.2f s: %s", delay,
+                            str(exc).splitlines()[0][:200])
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _load_batch(self, ids: list[int]) -> tuple[list[Row], dict[int, str], set[int]]:
         with Session(self.engine) as session:
             rows = _load(session, ids)
-            answers, booked = _send_time_state(session, rows)
+            return rows, *_send_time_state(session, rows)
+
+    async def _prepare(self, ids: list[int], channels: dict[str, Channel],
+                       recorder: "_Recorder") -> tuple[list[tuple], Counter]:
+        """Load a claimed batch, decide at send time, and render each message."""
+        rows, answers, booked = await asyncio.to_thread(self._db, self._load_batch, ids)
         now = utcnow()
-        outcomes: dict[int, dict] = {}
-        sends = []
+        sends, held = [], Counter()
         for row in rows:
             reason = self._hold_reason(row, now, answers, booked)
             if reason:
                 status = "cancelled" if reason in ("opted_out", "no_consent") else "skipped"
-                outcomes[row.message.id] = _outcome(row.message, status, error_code=reason)
+                recorder.add(row, _outcome(row.message, status, error_code=reason))
+                held[status] += 1
                 continue
             try:
                 outgoing = self._render(row)
             except Exception as exc:  # a template bug must fail one row, not the batch
                 log.exception("render failed for message %s", row.message.id)
-                outcomes[row.message.id] = _outcome(row.message, "failed", error_code="render",
-                                                    error_message=repr(exc)[:500])
+                recorder.add(row, _outcome(row.message, "failed", error_code="render",
+                                           error_message=repr(exc)[:500]))
+                held["failed"] += 1
                 continue
             channel = channels[row.message.channel]
-            limiter = limiters.setdefault(
-                channel.sender, AsyncLimiter(self.config.SEND_RATE_PER_SECOND, 1))
+            limiter = self._limiters.get(channel.sender)
+            if limiter is None:
+                limiter = self._limiters[channel.sender] = SendRateLimiter(
+                    self.config.SEND_RATE_PER_SECOND)
             sends.append((row, outgoing, channel, limiter))
+        return sends, held
 
-        slots = asyncio.Semaphore(self.config.SEND_CONCURRENCY)
+    async def _send_batch(self, sends: list[tuple], statuses: Counter, slots: asyncio.Semaphore,
+                          recorder: "_Recorder") -> None:
+        loop = asyncio.get_running_loop()
 
-        async def send(outgoing: Outgoing, channel: Channel, limiter: AsyncLimiter):
-            async with slots, limiter:
+        async def send(row: Row, outgoing: Outgoing, channel: Channel, limiter: SendRateLimiter):
+            async with slots:
+                delay = limiter.reserve(loop.time())
+                if delay > 0:
+                    await asyncio.sleep(delay)
                 try:
-                    return await channel.send(outgoing)
+                    result = await channel.send(outgoing)
                 except SendError as exc:
-                    return exc
+                    result = exc
                 except Exception as exc:  # unknown: keep the message and try again later
                     log.exception("unexpected send error")
-                    return TransientError(repr(exc)[:500], code="unexpected")
-
-        results = await asyncio.gather(*(send(o, c, lim) for _, o, c, lim in sends))
-        sent_at = utcnow()
-        fallbacks, opted_out, texted = [], [], []
-        for (row, outgoing, _, _), result in zip(sends, results, strict=True):
-            outcomes[row.message.id] = self._result_outcome(row, outgoing, result, sent_at)
+                    result = TransientError(repr(exc)[:500], code="unexpected")
+            sent_at = utcnow()
+            outcome = self._result_outcome(row, outgoing, result, sent_at)
+            statuses[outcome["status"]] += 1
+            recorder.add(row, outcome)
             if isinstance(result, PermanentError) and row.message.channel == "sms":
-                opted_out += [row.client.id] if result.code == TWILIO_UNSUBSCRIBED else []
-                fallbacks += [f for f in [_email_fallback(row, sent_at)] if f]
+                if result.code == TWILIO_UNSUBSCRIBED:
+                    recorder.pending.opted_out.append(row.client.id)
+                if fallback := _email_fallback(row, sent_at):
+                    recorder.pending.fallbacks.append(fallback)
             elif isinstance(result, str) and row.message.channel == "sms" and row.client:
-                texted.append(row.client.id)
-        with self.engine.begin() as conn:
-            outbox.record(conn, outcomes)
-            _after_sends(conn, fallbacks, opted_out, texted, sent_at)
-        metrics.observe_dispatch((row.message for row in rows), outcomes)
-        log.info("dispatched %d messages", len(outcomes),
-                 extra={"statuses": dict(Counter(o["status"] for o in outcomes.values()))})
+                recorder.pending.texted.append(row.client.id)
+
+        await asyncio.gather(*(send(*s) for s in sends))
+        log.info("dispatched %d messages", sum(statuses.values()),
+                 extra={"statuses": dict(statuses)})
 
     def _hold_reason(self, row: Row, now: datetime, answers: dict, booked: set) -> str | None:
         message, client = row.message, row.client
@@ -179,11 +261,12 @@ class Dispatcher:
             "clinic_name": clinic.name,
             "clinic_phone": clinic.phone,
             "first_visit": bool(visit and visit.visit_number == 1),
-            "window_ends": visit and local_time_label(
-                careplan.window_ends_at(visit.occurred_at), zone, language),
-            "appointment": appointment and local_time_label(appointment.starts_at, zone, language,
-                                                            with_date=True),
-            "page_url": client_page_url(self.config, client.id) if not staff else None,
+            # Lazy: formatted only if the template shows them (babel and signing are costly).
+            "window_ends": visit and _Lazy(lambda: local_time_label(
+                careplan.window_ends_at(visit.occurred_at), zone, language)),
+            "appointment": appointment and _Lazy(lambda: local_time_label(
+                appointment.starts_at, zone, language, with_date=True)),
+            "page_url": _Lazy(lambda: client_page_url(self.config, client.id)) if not staff else None,
             "answer": None,
             "client_url": f"{self.config.PUBLIC_BASE_URL}/clients/{client.id}",
             "severity": row.escalation and row.escalation.severity,
@@ -232,16 +315,26 @@ def _outcome(message: Message, status: str, attempted: bool = False, **changes) 
 
 
 def _load(session: Session, ids: list[int]) -> list[Row]:
-    query = (
-        select(Message, Client, Clinic, Visit, Appointment, Escalation)
-        .join(Clinic, Message.clinic_id == Clinic.id)
+    found = session.exec(
+        select(Message, Client, Visit)
         .join(Client, Message.client_id == Client.id, isouter=True)
         .join(Visit, Message.visit_id == Visit.id, isouter=True)
-        .join(Appointment, Message.appointment_id == Appointment.id, isouter=True)
-        .join(Escalation, Message.escalation_id == Escalation.id, isouter=True)
         .where(Message.id.in_(ids))
-    )
-    return [Row(*parts) for parts in session.exec(query).all()]
+    ).all()
+    # Clinics, appointments and escalations are few per batch: each is read once, not joined
+    # into every row (a wave's rows have none of the last two; a clinic's JSON columns cost).
+    clinics = _by_id(session, Clinic, {m.clinic_id for m, _, _ in found})
+    appointments = _by_id(session, Appointment, {m.appointment_id for m, _, _ in found})
+    escalations = _by_id(session, Escalation, {m.escalation_id for m, _, _ in found})
+    return [Row(m, client, clinics[m.clinic_id], visit, appointments.get(m.appointment_id),
+                escalations.get(m.escalation_id)) for m, client, visit in found]
+
+
+def _by_id(session: Session, model, ids: set[int | None]) -> dict:
+    ids.discard(None)
+    if not ids:
+        return {}
+    return {row.id: row for row in session.exec(select(model).where(model.id.in_(ids)))}
 
 
 def _send_time_state(session: Session, rows: list[Row]) -> tuple[dict[int, str], set[int]]:
@@ -295,3 +388,149 @@ def _after_sends(conn, fallbacks: list[dict], opted_out: list[int], texted: list
     if texted:
         conn.execute(update(Client.__table__).where(Client.id.in_(set(texted)))
                      .values(last_messaged_at=now))
+
+
+class _Lazy:
+    """A template value made on first use: Jinja prints it with str() and tests it with bool().
+    What it makes is GSM-7 safe already (local_time_label, an ASCII link)."""
+
+    __slots__ = ("_make", "_value")
+
+    def __init__(self, make: Callable[[], str]):
+        self._make, self._value = make, None
+
+    def __str__(self) -> str:
+        if self._value is None:
+            self._value = self._make() or ""
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(str(self))
+
+
+class SendRateLimiter:
+    """At most `rate` sends start in any window of RATE_WINDOW_SECONDS (a sliding window).
+
+    A token bucket lets a full burst follow a second already at the limit (up to twice the rate
+    in one second); here each send reserves its start time: no sooner than the window after the
+    `rate`-th send before it. The window is a little over a second so that the provider, which
+    counts arrivals, never sees more than `rate` in any second despite a few ms of jitter. The
+    limit is per worker process: with several workers, give each its share."""
+
+    def __init__(self, rate: float):
+        if rate >= 1:
+            self.capacity, self.window = int(rate), RATE_WINDOW_SECONDS
+        else:  # e.g. 0.5/s: one send per 2 s
+            self.capacity, self.window = 1, RATE_WINDOW_SECONDS / rate
+        self._starts: deque[float] = deque()
+
+    def reserve(self, now: float) -> float:
+        """Books the next start time; returns how long to wait for it (0: go now)."""
+        starts = self._starts
+        at = now
+        if len(starts) >= self.capacity:
+            at = max(now, starts.popleft() + self.window)
+        starts.append(at)
+        return at - now
+
+
+@dataclass
+class _Unrecorded:
+    outcomes: dict[int, dict] = field(default_factory=dict)
+    messages: list[Message] = field(default_factory=list)
+    fallbacks: list[dict] = field(default_factory=list)  # email rows to insert
+    opted_out: list[int] = field(default_factory=list)  # clients Twilio says unsubscribed
+    texted: list[int] = field(default_factory=list)  # clients who were just texted
+
+
+class _Recorder:
+    """Outcomes waiting to be written: flushed every RECORD_EVERY_SECONDS, or at once when
+    RECORD_EVERY_ROWS wait, in one short transaction (retried in a thread if the database is
+    away, while the sends go on)."""
+
+    def __init__(self, dispatcher: Dispatcher):
+        self.dispatcher = dispatcher
+        self.pending = _Unrecorded()
+        self.new_rows = 0  # email fallbacks written: rows that may be due at once
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Future | None = None
+        self._error: BaseException | None = None
+        self._conn: Connection | None = None
+
+    def add(self, row: Row, outcome: dict) -> None:
+        self.pending.outcomes[row.message.id] = outcome
+        self.pending.messages.append(row.message)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._flushing is not None or not self.pending.outcomes:
+            return
+        if len(self.pending.outcomes) >= RECORD_EVERY_ROWS:
+            self._start()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(RECORD_EVERY_SECONDS,
+                                                                self._start)
+
+    def _start(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._flushing = asyncio.ensure_future(self._write())
+
+    async def _write(self) -> None:
+        batch, self.pending = self.pending, _Unrecorded()
+        try:
+            try:  # a few ms on the loop itself: in a thread it would wait for the GIL
+                self._transaction(batch)
+            except (OperationalError, InterfaceError):  # retried off the loop: sends go on
+                await asyncio.to_thread(self.dispatcher._db, self._transaction, batch)
+            self.new_rows += len(batch.fallbacks)
+            metrics.observe_dispatch(batch.messages, batch.outcomes)
+        except BaseException as exc:  # the rows stay claimed: the reaper gives them back
+            log.exception("recording %d outcomes failed", len(batch.outcomes))
+            self._error = exc
+        finally:
+            self._flushing = None
+            self._schedule()
+
+    def _transaction(self, batch: _Unrecorded) -> None:
+        # One connection kept for the whole drain: no pool check-out (and its ping) per flush.
+        if self._conn is None:
+            self._conn = self.dispatcher.engine.connect()
+        try:
+            with self._conn.begin():
+                outbox.record(self._conn, batch.outcomes)
+                _after_sends(self._conn, batch.fallbacks, batch.opted_out, batch.texted,
+                             utcnow())
+        except Exception:
+            self._close_connection()  # a killed connection: the retry takes a new one
+            raise
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                conn.close()
+            except Exception:  # already broken
+                log.debug("closing a broken connection failed", exc_info=True)
+
+    async def flush(self) -> None:
+        """Writes everything added so far (or raises what went wrong)."""
+        if self._flushing is not None:
+            await self._flushing
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.pending.outcomes:
+            self._flushing = asyncio.ensure_future(self._write())
+            await self._flushing
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    async def close(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            if self._conn is not None:
+                await asyncio.to_thread(self._close_connection)

@@ -1,10 +1,41 @@
-"""Liveness for process managers and load balancers."""
+"""Operations endpoints: liveness for process managers, readiness for deploys and monitoring,
+Prometheus metrics (see metrics.py)."""
 
-from flask import Blueprint
+import hmac
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from service import metrics, readiness
+from service.models import utcnow
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
 def healthz():
+    """The process answers; nothing else is checked (a database outage must not restart it)."""
     return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    config = current_app.extensions["aftercare.config"]
+    checks = readiness.checks(current_app.extensions["aftercare.engine"], utcnow(),
+                              timedelta(seconds=config.HEARTBEAT_STALE_SECONDS))
+    if failed := readiness.failed(checks):
+        return {"status": "unready", "failed": failed, "checks": checks}, 503
+    return {"status": "ready", "checks": checks}
+
+
+@bp.get("/metrics")
+def prometheus_metrics():
+    config = current_app.extensions["aftercare.config"]
+    if config.METRICS_TOKEN:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), config.METRICS_TOKEN):
+            abort(401)
+    body = metrics.web_exposition(current_app.extensions["aftercare.engine"],
+                                  timedelta(seconds=config.HEARTBEAT_STALE_SECONDS))
+    return body, 200, {"Content-Type": CONTENT_TYPE_LATEST}

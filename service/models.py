@@ -272,3 +272,13 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=40)
     detail: dict = _json(dict)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """One row per worker process, kept fresh by its heartbeat job: /readyz and the metrics read
+    it to tell whether anything is sending, whichever hosts the workers run on."""
+
+    __tablename__ = "worker_heartbeat"
+    worker_id: str = Field(primary_key=True, max_length=64)  # host:pid
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)

@@ -6,7 +6,7 @@ ever claiming the same one. SQLite serialises writers, which makes the same UPDA
 """
 
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.engine import Connection
@@ -63,12 +63,37 @@ _record = (
 )
 
 
+# PostgreSQL: the whole batch in one statement, each column bound as one array.
+_PG_TYPES = {"id": "integer", "status": "varchar", "attempts": "integer",
+             "next_attempt_at": "timestamp", "provider_id": "varchar", "error_code": "varchar",
+             "error_message": "varchar", "body": "text", "sent_at": "timestamp"}
+_record_pg = text(
+    "UPDATE message SET "
+    + ", ".join(f"{key} = v.{key}" for key in OUTCOME_KEYS)
+    + " FROM unnest(" + ", ".join(f"CAST(:{key} AS {kind}[])" for key, kind in _PG_TYPES.items())
+    + ") AS v(" + ", ".join(_PG_TYPES) + ")"
+    " WHERE message.id = v.id AND message.status NOT IN ('delivered', 'undelivered', 'failed')"
+)
+
+
 def record(conn: Connection, outcomes: dict[int, dict]) -> None:
-    if outcomes:
-        conn.execute(_record, [
-            {"b_id": message_id, **{f"b_{k}": outcome[k] for k in OUTCOME_KEYS}}
-            for message_id, outcome in outcomes.items()
-        ])
+    if not outcomes:
+        return
+    if conn.dialect.name == "postgresql":
+        columns = {key: [] for key in _PG_TYPES}
+        for message_id, outcome in outcomes.items():
+            columns["id"].append(message_id)
+            for key in OUTCOME_KEYS:
+                value = outcome[key]
+                if isinstance(value, datetime):  # stored as naive UTC (models.UTCDateTime)
+                    value = value.astimezone(UTC).replace(tzinfo=None)
+                columns[key].append(value)
+        conn.execute(_record_pg, columns)
+        return
+    conn.execute(_record, [
+        {"b_id": message_id, **{f"b_{k}": outcome[k] for k in OUTCOME_KEYS}}
+        for message_id, outcome in outcomes.items()
+    ])
 
 
 def backoff(attempts: int, retry_after: float | None = None, base: float = 30.0,

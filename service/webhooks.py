@@ -1,6 +1,7 @@
 """Twilio's webhooks. Every request must carry a valid X-Twilio-Signature: 403 and nothing stored
 otherwise."""
 
+import logging
 from functools import wraps
 
 from flask import Blueprint, Response, abort, current_app, request
@@ -10,9 +11,12 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from service import db, outbox
 from service.inbound import receive
+from service.logs import mask_phones
+from service.metrics import INBOUND_MESSAGES, WEBHOOK_SIGNATURE_FAILURES
 from service.models import utcnow
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
+log = logging.getLogger(__name__)
 
 
 def signed_url() -> str:
@@ -27,6 +31,7 @@ def require_twilio_signature(view):
         token = current_app.config["TWILIO_AUTH_TOKEN"]
         signature = request.headers.get("X-Twilio-Signature", "")
         if not token or not RequestValidator(token).validate(signed_url(), request.form, signature):
+            WEBHOOK_SIGNATURE_FAILURES.labels(view.__name__).inc()
             abort(403, "invalid Twilio signature")
         return view(*args, **kwargs)
 
@@ -56,9 +61,14 @@ def inbound_sms():
         abort(400, "MessageSid and From are required")
     session = db.session()
     try:
-        receive(session, sid, sender, request.form.get("To", ""), request.form.get("Body", ""),
-                utcnow())
+        inbound = receive(session, sid, sender, request.form.get("To", ""),
+                          request.form.get("Body", ""), utcnow())
         session.commit()
     except IntegrityError:  # the same MessageSid, retried concurrently: the other one handled it
         session.rollback()
+        inbound = None
+    if inbound is not None:
+        INBOUND_MESSAGES.labels(inbound.intent).inc()
+        log.info("inbound SMS from %s", mask_phones(sender),
+                 extra={"sid": sid, "intent": str(inbound.intent)})
     return Response(str(MessagingResponse()), mimetype="text/xml")

@@ -30,7 +30,8 @@ class SMTPEmail:
             email.add_attachment(a.data, maintype=maintype, subtype=subtype, filename=a.filename)
         return email
 
-    def _deliver(self, email: EmailMessage) -> None:
+    def connect(self) -> smtplib.SMTP:
+        """A connection as configured (TLS, login); `aftercare doctor` tries it too."""
         cfg = self.config
         timeout = cfg.SEND_TIMEOUT_SECONDS
         if cfg.SMTP_TLS == "ssl":
@@ -38,11 +39,18 @@ class SMTPEmail:
                                     context=ssl.create_default_context())
         else:
             smtp = smtplib.SMTP(cfg.SMTP_HOST, cfg.SMTP_PORT, timeout=timeout)
-        with smtp:
+        try:
             if cfg.SMTP_TLS == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
             if cfg.SMTP_USER:
                 smtp.login(cfg.SMTP_USER, cfg.SMTP_PASSWORD or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _deliver(self, email: EmailMessage) -> None:
+        with self.connect() as smtp:
             smtp.send_message(email)
 
     async def send(self, message: Outgoing) -> str:

@@ -1,0 +1,124 @@
+"""The baseline: the design a newcomer to these packages writes first.
+
+One APScheduler job per reminder, kept in APScheduler's SQLAlchemyJobStore on PostgreSQL, run by
+a BackgroundScheduler with 16 threads; each job loads its message, renders it with the project's
+own templates and sends it through Twilio's (sync) client to the same fake, then marks the row
+sent. It shares the outbox table with the project only so that both designs render and record the
+same rows; the schedule itself lives in the job store, as that design has it.
+
+    python -c "from bench.baseline import main; main()"   # runs until SIGTERM
+
+prints "released <epoch seconds>" when its scheduler starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlmodel import Session, create_engine
+from twilio.rest import Client as TwilioClient
+
+from service.config import Config
+from service.dispatch import Dispatcher, _load
+from service.models import utcnow
+
+THREADS = 16
+_state: dict = {}
+_local = threading.local()
+
+
+def _twilio() -> TwilioClient:
+    """One sync client per thread (requests' Session is not thread-safe)."""
+    if not hasattr(_local, "client"):
+        config: Config = _state["config"]
+        client = TwilioClient(config.TWILIO_ACCOUNT_SID, config.TWILIO_AUTH_TOKEN)
+        client.api.base_url = config.TWILIO_API_BASE_URL
+        _local.client = client
+    return _local.client
+
+
+def send_reminder(message_id: int) -> None:
+    """The job: one reminder, start to finish. It reads its rows with the project's own loader
+    (one joined query) and renders with the project's templates: the two designs differ in how
+    work is scheduled and sent, not in how a row is read or a text written."""
+    config: Config = _state["config"]
+    with Session(_state["engine"]) as session:
+        [row] = _load(session, [message_id])
+        message = row.message
+        if message.status != "pending":
+            return
+        if row.client.sms_opted_out_at:
+            message.status = "cancelled"
+            session.commit()
+            return
+        outgoing = _state["renderer"]._render(row)
+        sent = _twilio().messages.create(to=outgoing.to, from_=config.TWILIO_FROM_NUMBER,
+                                         body=outgoing.body,
+                                         status_callback=outgoing.status_callback)
+        message.status = "sent"
+        message.provider_id = sent.sid
+        message.body = outgoing.body
+        message.sent_at = utcnow()
+        message.attempts += 1
+        session.commit()
+
+
+def scheduler(url: str, threads: int = THREADS) -> BackgroundScheduler:
+    return BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(url=url)},
+        executors={"default": ThreadPoolExecutor(threads)},
+        job_defaults={"misfire_grace_time": None, "coalesce": False, "max_instances": 1},
+        timezone=UTC,
+    )
+
+
+class _EnqueueOnly(BackgroundScheduler):
+    """A scheduler that only adds jobs (as a web process of that design does), never runs one:
+    a paused BackgroundScheduler still processes due jobs once when it is shut down."""
+
+    def _process_jobs(self):
+        return None
+
+
+def enqueue(url: str, jobs: list[tuple[int, datetime]]) -> float:
+    """What the naive design's enrolment does per reminder: add a job. Returns jobs/s."""
+    sched = scheduler(url)
+    sched.__class__ = _EnqueueOnly
+    sched.start(paused=True)
+    start = time.perf_counter()
+    for message_id, due in jobs:
+        sched.add_job(send_reminder, "date", run_date=due, args=[message_id],
+                      id=f"message-{message_id}")
+    elapsed = time.perf_counter() - start
+    sched.shutdown(wait=False)
+    return len(jobs) / elapsed if elapsed else float("nan")
+
+
+def main() -> None:
+    config = Config()
+    _state["config"] = config
+    _state["engine"] = create_engine(config.DATABASE_URL, pool_size=THREADS, max_overflow=4)
+    _state["renderer"] = Dispatcher(config, _state["engine"], "baseline")
+    threads = int(os.environ.get("BASELINE_THREADS", THREADS))
+    sched = scheduler(config.DATABASE_URL, threads)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sched.start()
+    print(f"released {time.time()}", flush=True)
+    stop.wait()
+    sched.shutdown(wait=False)
+    sys.stdout.flush()
+    os._exit(0)  # the executor's queue may still hold thousands of jobs: do not run them
+
+
+if __name__ == "__main__":
+    main()
