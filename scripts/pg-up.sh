@@ -27,6 +27,8 @@ if [ -z "$(as_postgres "SELECT 1 FROM pg_roles WHERE rolname = '$ROLE'")" ]; the
 else
   as_postgres "ALTER ROLE $ROLE LOGIN CREATEDB PASSWORD '$PASSWORD'"
 fi
+# Dropping a test run's database WITH (FORCE) may have to end a background session on it.
+as_postgres "GRANT pg_signal_backend TO $ROLE"
 if [ -z "$(as_postgres "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'")" ]; then
   as_postgres "CREATE DATABASE $DATABASE OWNER $ROLE"
 fi

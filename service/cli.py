@@ -5,7 +5,6 @@ import secrets
 from datetime import time, timedelta
 
 import click
-from argon2 import PasswordHasher
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from pydantic import EmailStr, TypeAdapter, ValidationError
@@ -75,7 +74,7 @@ def _create_demo_clinic(session: Session) -> Clinic:
     session.commit()
     password = secrets.token_urlsafe(12)
     session.add(StaffUser(clinic_id=clinic.id, email="owner@example.com", name="Demo Owner",
-                          password_hash=PasswordHasher().hash(password), role="owner"))
+                          password_hash=hash_password(password), role="owner"))
     session.commit()
     key = apikeys.issue(session, clinic, "demo")
     base = current_app.config["PUBLIC_BASE_URL"]
