@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench pg-up chromium i18n clean
+.PHONY: run test lint bench pg-up chromium wrk i18n clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,12 @@ test: $(STAMP) pg-up chromium
 	$(BIN)/ruff check service jobs tests bench
 	$(BIN)/pytest
 
-bench: $(STAMP) pg-up
+# The HTTP benchmark's load generator is Debian's wrk.
+wrk:
+	@command -v wrk >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk)
+
+# Every benchmark (about 40 minutes); one: `$(BIN)/python -m bench wave`, smaller: see --help.
+bench: $(STAMP) pg-up wrk
 	$(BIN)/python -m bench
 
 # After changing a translatable string in templates/web: extract, update, then translate and compile.

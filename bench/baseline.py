@@ -14,6 +14,7 @@ prints "released <epoch seconds>" when its scheduler starts.
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -23,6 +24,8 @@ from datetime import UTC, datetime
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.util import datetime_to_utc_timestamp
 from sqlmodel import Session, create_engine
 from twilio.rest import Client as TwilioClient
 
@@ -71,6 +74,11 @@ def send_reminder(message_id: int) -> None:
         session.commit()
 
 
+def send_planned(visit_id: int, kind: str, channel: str) -> None:
+    """The job the baseline's enrolment adds per planned message (bench/baseline_web.py); the
+    HTTP benchmark measures adding it, not running it."""
+
+
 def scheduler(url: str, threads: int = THREADS) -> BackgroundScheduler:
     return BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(url=url)},
@@ -100,6 +108,31 @@ def enqueue(url: str, jobs: list[tuple[int, datetime]]) -> float:
     elapsed = time.perf_counter() - start
     sched.shutdown(wait=False)
     return len(jobs) / elapsed if elapsed else float("nan")
+
+
+def bulk_enqueue(url: str, jobs: list[tuple[int, datetime]], chunk: int = 10_000) -> None:
+    """The same rows add_job writes (one pickled Job each), inserted in bulk: a million jobs at
+    add_job's pace would take a quarter of an hour to set up."""
+    sched = scheduler(url)
+    sched.__class__ = _EnqueueOnly
+    sched.start(paused=True)
+    first_id, first_due = jobs[0]
+    template = sched.add_job(send_reminder, "date", run_date=first_due, args=[first_id],
+                             id="template")
+    state = template.__getstate__()
+    sched.remove_job("template")
+    store = sched._lookup_jobstore("default")
+    with store.engine.begin() as conn:
+        for start in range(0, len(jobs), chunk):
+            rows = []
+            for message_id, due in jobs[start:start + chunk]:
+                job_state = {**state, "id": f"message-{message_id}", "args": (message_id,),
+                             "trigger": DateTrigger(run_date=due, timezone=UTC),
+                             "next_run_time": due}
+                rows.append({"id": job_state["id"], "next_run_time": datetime_to_utc_timestamp(due),
+                             "job_state": pickle.dumps(job_state, store.pickle_protocol)})
+            conn.execute(store.jobs_t.insert(), rows)
+    sched.shutdown(wait=False)
 
 
 def main() -> None:

@@ -304,7 +304,8 @@ class Worker:
 
     def errors(self) -> int:
         return sum(1 for line in self.log_path.read_text().splitlines()
-                   if " ERROR " in line or line.startswith("Traceback"))
+                   if '"level": "ERROR"' in line or " ERROR " in line
+                   or line.startswith("Traceback"))
 
 
 # --------------------------------------------------------------------------- figures

@@ -11,7 +11,10 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
+
+from sqlalchemy import text
 
 from bench import baseline, ceiling
 from bench.common import (
@@ -27,6 +30,7 @@ from bench.common import (
     left_to_send,
     log,
     now,
+    peak_rss_mib,
     print_table,
     ratio,
     release_wave,
@@ -93,9 +97,58 @@ def project_wave(workdir: Path, count: int, workers: int = 1, **settings) -> dic
     return doc
 
 
+ENQUEUE_SAMPLE = 5_000  # jobs added one by one with add_job (timed); the rest in bulk
+
+
+def enqueue_baseline(url: str, jobs: list[tuple[int, datetime]]) -> float:
+    """Puts one APScheduler job per message in the job store; returns add_job's rate (jobs/s)
+    measured on the first ENQUEUE_SAMPLE (the rest go in bulk: same rows, less waiting)."""
+    rate = baseline.enqueue(url, jobs[:ENQUEUE_SAMPLE])
+    if jobs[ENQUEUE_SAMPLE:]:
+        baseline.bulk_enqueue(url, jobs[ENQUEUE_SAMPLE:])
+    return rate
+
+
+class BaselineProcesses:
+    """n baseline schedulers on one job store, each a process; errors counted from their logs
+    up to the moment they are told to stop."""
+
+    def __init__(self, workdir: Path, env: dict, n: int):
+        self.workdir, self.procs, self.logs = workdir, [], []
+        for i in range(n):
+            self.logs.append(open(workdir / f"baseline{i}.log", "w"))  # noqa: SIM115
+            self.procs.append(subprocess.Popen(
+                [PYTHON, "-c", "from bench.baseline import main; main()"], cwd=ROOT, env=env,
+                stdout=subprocess.PIPE, stderr=self.logs[-1], text=True))
+        self.released = min(float(p.stdout.readline().split()[1]) for p in self.procs)
+        self.errors: dict = {}
+
+    def peak_rss_mib(self) -> list[float]:
+        return [round(peak_rss_mib(p.pid), 1) for p in self.procs]
+
+    def stop(self) -> None:
+        for i, log_file in enumerate(self.logs):
+            log_file.flush()
+            text_ = (self.workdir / f"baseline{i}.log").read_text()
+            self.errors[f"scheduler{i}"] = {
+                "tracebacks": text_.count("Traceback"),
+                "JobLookupError": text_.count("JobLookupError"),
+                "error_lines": sum(1 for line in text_.splitlines() if "Error" in line),
+            }
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for log_file in self.logs:
+            log_file.close()
+
+
 def baseline_wave(workdir: Path, count: int, schedulers: int = 1) -> dict:
-    """The naive design on the same rows: enqueue (timed), then release by starting the
-    scheduler(s) on one job store."""
+    """The naive design on the same rows: one job each (enqueue timed), released by starting
+    the scheduler(s) on one job store."""
     with temp_database("wavebase") as url:
         log(f"baseline: seeding {count:,} messages")
         seed_wave(url, count)
@@ -103,22 +156,14 @@ def baseline_wave(workdir: Path, count: int, schedulers: int = 1) -> dict:
         due = due_times(engine)
         t0 = now()
         log(f"baseline: enqueueing {count:,} APScheduler jobs")
-        enqueue_rate = baseline.enqueue(url, [(m, t0) for m in sorted(due)])
-        from sqlalchemy import text
+        enqueue_rate = enqueue_baseline(url, [(m, t0) for m in sorted(due)])
         with engine.begin() as conn:
             conn.execute(text("UPDATE message SET due_at = :t, next_attempt_at = :t"),
                          {"t": t0.replace(tzinfo=None)})
         vacuum(url)
         with FakeTwilioProcess(workdir) as fake:
-            env = worker_env(url, fake.url)
-            procs, logs = [], []
-            for i in range(schedulers):
-                logs.append(open(workdir / f"baseline{i}.log", "w"))  # noqa: SIM115
-                procs.append(subprocess.Popen(
-                    [PYTHON, "-c", "from bench.baseline import main; main()"], cwd=ROOT,
-                    env=env, stdout=subprocess.PIPE, stderr=logs[-1], text=True))
-            releases = [float(p.stdout.readline().split()[1]) for p in procs]
-            released = min(releases)
+            procs = BaselineProcesses(workdir, worker_env(url, fake.url), schedulers)
+            released = procs.released
             log(f"baseline: released with {schedulers} scheduler(s)")
             start_cpu = fake.cpu()
             progress = [0, time.monotonic()]
@@ -133,39 +178,26 @@ def baseline_wave(workdir: Path, count: int, schedulers: int = 1) -> dict:
                     return True
                 return False
 
-            wait_until(done, timeout=300 + count / 20, every=0.5, what="baseline drained")
-            elapsed = time.time() - released
-            fake_cpu = fake.cpu() - start_cpu
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-            for f in logs:
-                f.close()
+            try:
+                wait_until(done, timeout=300 + count / 20, every=0.5, what="baseline drained")
+                elapsed = time.time() - released
+                fake_cpu = fake.cpu() - start_cpu
+                rss = procs.peak_rss_mib()
+            finally:
+                procs.stop()
             time.sleep(0.5)
             arrivals = fake.arrivals()
         delivery = check_delivery(arrivals, {m: released for m in due})
         engine.dispose()
-    errors = {}
-    for i in range(schedulers):
-        text_ = (workdir / f"baseline{i}.log").read_text()
-        errors[f"scheduler{i}"] = {
-            "tracebacks": text_.count("Traceback"),
-            "JobLookupError": text_.count("JobLookupError"),
-            "error_lines": sum(1 for line in text_.splitlines() if "Error" in line),
-        }
     doc = delivery.summary(released)
     doc.update(schedulers=schedulers, threads=baseline.THREADS,
-               enqueue_jobs_per_s=round(enqueue_rate, 1), fake_cpu_pct=round(
-                   100 * fake_cpu / elapsed), errors=errors)
+               enqueue_jobs_per_s=round(enqueue_rate, 1),
+               fake_cpu_pct=round(100 * fake_cpu / elapsed), peak_rss_mib=rss,
+               errors=procs.errors)
     return doc
 
 
 def _pending(engine) -> int:
-    from sqlalchemy import text
     with engine.connect() as conn:
         return conn.execute(text("SELECT count(*) FROM message WHERE status = 'pending'")).scalar()
 

@@ -1,6 +1,6 @@
 """Aftercare: reminders, check-ins and escalation after a back-walking session."""
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, abort, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from service.config import ROOT, Config
@@ -25,7 +25,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(health_bp)
     _init_web(app, exempt_from_csrf=(api_bp, webhooks_bp))
     app.register_error_handler(HTTPException, _http_error)
+    app.before_request(_refuse_oversize)
     return app
+
+
+def _refuse_oversize():
+    """413 before anything reads the body, whatever its type (Flask checks only what it parses;
+    a chunked body without Content-Length is cut off by the same limit when read)."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit and (request.content_length or 0) > limit:
+        abort(413, f"the body is larger than {limit} bytes")
 
 
 def _init_web(app: Flask, exempt_from_csrf) -> None:

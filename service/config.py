@@ -65,6 +65,10 @@ class Config:
         self.SEND_CONCURRENCY = _int("SEND_CONCURRENCY", 32)
         self.SEND_TIMEOUT_SECONDS = _float("SEND_TIMEOUT_SECONDS", 15.0)
         self.MAX_SEND_ATTEMPTS = _int("MAX_SEND_ATTEMPTS", 8)
+        # Backoff after a transient failure: uniform in [b/2, b] with b = base * 2^(attempt-1),
+        # up to the cap, and never sooner than the provider's Retry-After.
+        self.RETRY_BACKOFF_SECONDS = _float("RETRY_BACKOFF_SECONDS", 30.0)
+        self.RETRY_BACKOFF_MAX_SECONDS = _float("RETRY_BACKOFF_MAX_SECONDS", 3600.0)
         self.CLAIM_TIMEOUT_SECONDS = _int("CLAIM_TIMEOUT_SECONDS", 300)
 
         # Operations: logs, the web server (deploy/gunicorn.conf.py), health, metrics, retention.
@@ -76,6 +80,8 @@ class Config:
         self.WORKER_METRICS_PORT = _int("WORKER_METRICS_PORT", 0)  # 0: the worker serves none
         self.HEARTBEAT_STALE_SECONDS = _int("HEARTBEAT_STALE_SECONDS", 60)
         self.RETENTION_DAYS = _int("RETENTION_DAYS", 0)  # 0: keep everything
+        # Request bodies above this many bytes are refused with 413 (Flask reads this key too).
+        self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
 
         for key, value in (overrides or {}).items():
             if not hasattr(self, key) and key.isupper() and not key.startswith(("TESTING", "WTF")):

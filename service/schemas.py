@@ -1,7 +1,8 @@
 """Request bodies of the JSON API, validated by pydantic; each error names its field."""
 
+import re
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -12,6 +13,7 @@ from pydantic import (
     EmailStr,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -19,8 +21,24 @@ LANGUAGES = ("en", "es")
 Channel = Literal["sms", "email"]
 
 
+# C0 controls and DEL: no name, id or address needs them; a line break in an email field is a
+# header injection, and PostgreSQL cannot store NUL at all. Fields in MULTILINE keep \t \n \r.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    MULTILINE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value, info: ValidationInfo):
+        if isinstance(value, str):
+            pattern = _CONTROL_MULTILINE if info.field_name in cls.MULTILINE else _CONTROL
+            if pattern.search(value):
+                raise ValueError("must not contain control characters (such as a line break)")
+        return value
 
 
 def e164(value: str, default_region: str = "US") -> str:
@@ -119,4 +137,5 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
 
 
 class AcknowledgeIn(Strict):
+    MULTILINE: ClassVar[frozenset[str]] = frozenset({"note"})
     note: str | None = Field(default=None, max_length=500, description="what staff did")

@@ -89,7 +89,8 @@ def _errors(*statuses: int) -> dict:
 
 
 def _id_param(name: str) -> dict:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+    return {"name": name, "in": "path", "required": True,
+            "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}}
 
 
 @cache

@@ -138,7 +138,12 @@ def escalation_json(row: Escalation) -> dict:
     }
 
 
+MAX_ID = 2**31 - 1  # ids are PostgreSQL integers; a bigger one would overflow the query
+
+
 def _owned(model, row_id: int):
+    if row_id > MAX_ID:
+        abort(404)
     row = db.session().get(model, row_id)
     if row is None or row.clinic_id != g.clinic.id:
         abort(404)

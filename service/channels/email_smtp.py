@@ -4,7 +4,7 @@ import asyncio
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import make_msgid, parseaddr
 
 from service.channels import Outgoing, PermanentError, TransientError
 from service.config import Config
@@ -54,7 +54,14 @@ class SMTPEmail:
             smtp.send_message(email)
 
     async def send(self, message: Outgoing) -> str:
-        email = self.build(message)
+        # The address was checked when it was stored; checked again here, since a line break in
+        # a header would add headers (or recipients) of its own.
+        if not _one_address(message.to):
+            raise PermanentError("not a single email address", code="invalid-recipient")
+        try:
+            email = self.build(message)
+        except (ValueError, TypeError) as exc:  # e.g. a line break in the subject
+            raise PermanentError(f"email not built: {exc}"[:500], code="invalid-email") from None
         try:
             async with self._slots:
                 await asyncio.to_thread(self._deliver, email)
@@ -72,6 +79,11 @@ class SMTPEmail:
 
     async def close(self) -> None:
         pass
+
+
+def _one_address(value: str) -> bool:
+    name, address = parseaddr(value)
+    return bool(address) and "@" in address and not any(c in value for c in "\r\n\x00,;")
 
 
 def _by_code(code: int, reason) -> Exception:

@@ -13,6 +13,9 @@ Fault injection (call from any thread, at any time)::
     fake.fail_next(1, 429, retry_after=3)           # adds "Retry-After: 3"
     fake.fail_next(1, 400, code=21211, to="+1555")  # only requests whose To is "+1555"
     fake.delay_next(1, 2.0)                         # next response is sent 2 s late
+    fake.chaos(error_5xx=0.3, throttle_429=0.1, slow=0.05, slow_seconds=3,
+               retry_after=1, slow_status=504)      # every request at random, until chaos()
+    fake.timeline                                   # every attempt: (to, status, at, retry_after)
 
 Keep-alive responses are written with a single ``transport.write`` (status line, headers and
 body in one bytes object): a separate write for the body costs a 40 ms delayed-ACK stall per
@@ -23,7 +26,9 @@ Standalone (for subprocess-based tests)::
     python -m tests.fakes.twilio_server --port 0 --log /tmp/messages.jsonl
 
 prints its URL on the first stdout line and serves until SIGINT/SIGTERM, appending each
-accepted message to ``--log`` as one JSON line (flushed per line).
+accepted message to ``--log`` as one JSON line (flushed per line); ``--attempts-log FILE`` adds
+every attempt, refused or not, and ``--chaos 5xx=0.3,429=0.1,slow=0.05,slow_seconds=3,
+retry_after=1,slow_status=504,seed=7`` switches the random faults on.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import asyncio
 import itertools
 import json
 import os
+import random
 import re
 import signal
 import threading
@@ -43,7 +49,7 @@ from http import HTTPStatus
 from typing import IO, Any, NamedTuple
 from urllib.parse import parse_qs
 
-__all__ = ["Attempt", "FakeTwilio", "ReceivedMessage", "main"]
+__all__ = ["Attempt", "FakeTwilio", "ReceivedMessage", "TimedAttempt", "main"]
 
 _MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
 _MAX_HEAD = 64 * 1024
@@ -100,6 +106,27 @@ class Attempt(NamedTuple):
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+
+class TimedAttempt(NamedTuple):
+    """An attempt with its arrival time (time.time()) and the Retry-After it was answered."""
+
+    to: str | None
+    status: int
+    at: float
+    retry_after: float | str | None
+    callback: str | None  # the StatusCallback form field: tells which outbox row it was
+
+
+@dataclass
+class _Chaos:
+    error_5xx: float
+    throttle_429: float
+    slow: float
+    slow_seconds: float
+    retry_after: float | str | None
+    slow_status: int | None
+    rng: random.Random
 
 
 @dataclass
@@ -279,6 +306,10 @@ class FakeTwilio:
         self._cond = threading.Condition(self._lock)
         self._messages: list[ReceivedMessage] = []
         self._attempts: list[Attempt] = []
+        self._timeline: list[TimedAttempt] = []
+        self._chaos: _Chaos | None = None
+        self._attempts_log: IO[str] | None = None
+        self.attempts_log_path: str | os.PathLike[str] | None = None
         self._fail_rules: list[_Rule] = []
         self._delay_rules: list[_Rule] = []
 
@@ -299,6 +330,8 @@ class FakeTwilio:
             raise RuntimeError("FakeTwilio already started")
         if self._log_path is not None:
             self._log = open(self._log_path, "a", encoding="utf-8", buffering=1)
+        if self.attempts_log_path is not None:
+            self._attempts_log = open(self.attempts_log_path, "a", encoding="utf-8", buffering=1)
         ready = threading.Event()
         errors: list[BaseException] = []
         self._thread = threading.Thread(
@@ -328,6 +361,9 @@ class FakeTwilio:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._attempts_log is not None:
+            self._attempts_log.close()
+            self._attempts_log = None
 
     def __enter__(self) -> FakeTwilio:
         return self if self._thread is not None else self.start()
@@ -393,11 +429,63 @@ class FakeTwilio:
         with self._lock:
             return list(self._attempts)
 
+    @property
+    def timeline(self) -> list[TimedAttempt]:
+        """Every Messages.json request in arrival order, with its time and Retry-After."""
+        with self._lock:
+            return list(self._timeline)
+
+    def chaos(
+        self,
+        error_5xx: float = 0.0,
+        throttle_429: float = 0.0,
+        slow: float = 0.0,
+        *,
+        slow_seconds: float = 2.0,
+        retry_after: float | str | None = 1,
+        slow_status: int | None = None,
+        seed: int | None = None,
+    ) -> None:
+        """Random faults on every request until called again with no arguments: a share
+        ``error_5xx`` answered 500 or 503, ``throttle_429`` answered 429 with ``Retry-After:
+        retry_after``, ``slow`` answered ``slow_seconds`` late (with HTTP ``slow_status`` and
+        nothing kept when it is given, e.g. 504 for a gateway timeout: a client that gave up
+        can then safely try again). Rules from fail_next/delay_next come first."""
+        with self._lock:
+            if not (error_5xx or throttle_429 or slow):
+                self._chaos = None
+                return
+            self._chaos = _Chaos(error_5xx, throttle_429, slow, slow_seconds, retry_after,
+                                 slow_status, random.Random(seed))
+
+    def _chaos_rules(self) -> tuple[_Rule | None, _Rule | None]:
+        """(failure, delay) for one request; called under the lock."""
+        chaos = self._chaos
+        if chaos is None:
+            return None, None
+        draw = chaos.rng.random()
+        if draw < chaos.error_5xx:
+            status = chaos.rng.choice((500, 503))
+            return _Rule(1, None, status=status, code=20000 + status), None
+        draw -= chaos.error_5xx
+        if draw < chaos.throttle_429:
+            return _Rule(1, None, status=429, code=20429, retry_after=chaos.retry_after,
+                         message="Too Many Requests"), None
+        draw -= chaos.throttle_429
+        if draw < chaos.slow:
+            delay = _Rule(1, None, seconds=chaos.slow_seconds)
+            if chaos.slow_status:
+                status = chaos.slow_status
+                return _Rule(1, None, status=status, code=20000 + status), delay
+            return None, delay
+        return None, None
+
     def reset(self) -> None:
         """Forget received messages, attempts and pending fault rules."""
         with self._lock:
             self._messages.clear()
             self._attempts.clear()
+            self._timeline.clear()
             self._fail_rules.clear()
             self._delay_rules.clear()
 
@@ -496,8 +584,14 @@ class FakeTwilio:
         with self._lock:
             delay_rule = self._take(self._delay_rules, to) if self._delay_rules else None
             fail = self._take(self._fail_rules, to) if self._fail_rules else None
+            if fail is None and delay_rule is None and self._chaos is not None:
+                fail, delay_rule = self._chaos_rules()
             if fail is None and self.validate:
                 fail = self._validation_error(headers, form)
+            status = fail.status if fail is not None else 201
+            timed = TimedAttempt(to, status, now, fail.retry_after if fail else None,
+                                 form.get("StatusCallback"))
+            self._timeline.append(timed)
             if fail is not None:
                 self._attempts.append(Attempt(to, fail.status))
             else:
@@ -506,6 +600,8 @@ class FakeTwilio:
                 self._messages.append(msg)
                 self._attempts.append(Attempt(to, 201))
                 self._cond.notify_all()
+            if self._attempts_log is not None:
+                self._attempts_log.write(json.dumps(timed._asdict()) + "\n")
         delay = delay_rule.seconds if delay_rule is not None else 0.0
 
         if fail is not None:
@@ -557,12 +653,27 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument(
         "--no-validate", action="store_true", help="accept requests Twilio would reject"
     )
+    parser.add_argument("--attempts-log", metavar="FILE",
+                        help="append every attempt (accepted or refused) as JSON lines")
+    parser.add_argument("--chaos", metavar="SPEC", default="",
+                        help="random faults, e.g. 5xx=0.3,429=0.1,slow=0.05,slow_seconds=3,"
+                             "retry_after=1,slow_status=504,seed=7")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     # Block before starting the loop thread so it inherits the mask; sigwait() below gets them.
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     fake = FakeTwilio(args.host, args.port, log_path=args.log, validate=not args.no_validate)
+    fake.attempts_log_path = args.attempts_log
+    if args.chaos:
+        spec = dict(item.split("=", 1) for item in args.chaos.split(","))
+        fake.chaos(
+            error_5xx=float(spec.get("5xx", 0)), throttle_429=float(spec.get("429", 0)),
+            slow=float(spec.get("slow", 0)), slow_seconds=float(spec.get("slow_seconds", 2)),
+            retry_after=spec.get("retry_after", "1"),
+            slow_status=int(spec["slow_status"]) if "slow_status" in spec else None,
+            seed=int(spec["seed"]) if "seed" in spec else None,
+        )
     fake.start()
     try:
         print(fake.url, flush=True)
