@@ -96,6 +96,14 @@ class _EnqueueOnly(BackgroundScheduler):
         return None
 
 
+def create_job_store(url: str) -> None:
+    """The job store's table, made once (processes starting together would race to make it)."""
+    sched = scheduler(url)
+    sched.__class__ = _EnqueueOnly
+    sched.start(paused=True)
+    sched.shutdown(wait=False)
+
+
 def enqueue(url: str, jobs: list[tuple[int, datetime]]) -> float:
     """What the naive design's enrolment does per reminder: add a job. Returns jobs/s."""
     sched = scheduler(url)

@@ -13,6 +13,7 @@ starts it: a kill loses what was running and queued in its thread pool).
 from __future__ import annotations
 
 import random
+import socket
 import tempfile
 import threading
 import time
@@ -69,10 +70,12 @@ def sigkill_run(workdir: Path, count: int, kills: int, seed: int) -> dict:
                            timeout=60, every=0.05, what="the worker sends")
                 time.sleep(rng.uniform(0.0, 1.0))
                 worker.kill()
+                time.sleep(0.3)  # requests written just before the kill are still on their way
                 arrived = set(_received(fake))
-                with engine.connect() as conn:
+                with engine.connect() as conn:  # what this worker held when it died
                     claimed = set(conn.execute(sa.text(
-                        "SELECT id FROM message WHERE status = 'claimed'")).scalars())
+                        "SELECT id FROM message WHERE status = 'claimed' AND claimed_by = :w"),
+                        {"w": f"{socket.gethostname()}:{worker.proc.pid}"}).scalars())
                 in_flight.append(len(claimed & arrived))
                 stranded.append(len(claimed))
             log(f"{len(in_flight)} kills; the last worker drains the rest")

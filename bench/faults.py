@@ -97,16 +97,26 @@ def project_run(workdir: Path, count: int) -> dict:
 
 
 def baseline_run(workdir: Path, count: int) -> dict:
+    attempts_log = workdir / "baseline-attempts.jsonl"
+    attempts_log.touch()
     with temp_database("faultsbase") as url:
         seed_wave(url, count)
         engine = engine_for(url)
         due = due_times(engine)
         enqueue_baseline(url, [(m, now()) for m in sorted(due)])
-        with FakeTwilioProcess(workdir, "--chaos", CHAOS) as fake:
+        with FakeTwilioProcess(workdir, "--chaos", CHAOS, "--attempts-log",
+                               str(attempts_log)) as fake:
             procs = BaselineProcesses(workdir, worker_env(url, fake.url), 1)
+            progress = [-1, time.monotonic()]
+
+            def settled() -> bool:  # the job store is empty and its thread pool has gone quiet
+                attempts = fake.count() + sum(1 for _ in open(attempts_log))
+                if attempts != progress[0]:
+                    progress[:] = [attempts, time.monotonic()]
+                return _jobs_left(engine) == 0 and time.monotonic() - progress[1] > 10
+
             try:
-                wait_until(lambda: _jobs_left(engine) == 0, timeout=600, what="job store empty")
-                time.sleep(5)  # the thread pool finishes what it holds (slow answers: 3 s)
+                wait_until(settled, timeout=900, every=0.5, what="baseline settled")
             finally:
                 procs.stop()
             received = Counter(a.message_id for a in fake.arrivals())

@@ -162,6 +162,10 @@ def _enrolments(workdir: Path, app: str, path: str, args, tag: str) -> list[dict
     results = []
     with temp_database(f"http{tag}") as url:
         key = _api_key(url)
+        if tag == "baseline":
+            from bench import baseline
+
+            baseline.create_job_store(url)
         env = worker_env(url, "http://127.0.0.1:9")
         if args.web_workers:
             env["WEB_WORKERS"] = str(args.web_workers)

@@ -1,8 +1,9 @@
 """The outbox's state changes, each a single SQL statement.
 
-Claiming is one UPDATE ... RETURNING over the partial index of pending rows; on PostgreSQL its
-sub-select locks with FOR UPDATE SKIP LOCKED, so any number of workers share the due rows without
-ever claiming the same one. SQLite serialises writers, which makes the same UPDATE safe there.
+Claiming is an UPDATE ... RETURNING per priority over the partial index of pending rows; on
+PostgreSQL its sub-select locks with FOR UPDATE SKIP LOCKED, so any number of workers share the
+due rows without ever claiming the same one. SQLite serialises writers, which makes the same
+UPDATE safe there.
 """
 
 import random
@@ -19,25 +20,40 @@ FINAL = ("delivered", "undelivered", "failed")
 NOT_FINAL = text("message.status NOT IN ('delivered', 'undelivered', 'failed')")
 
 
-def due(now: datetime, limit: int):
-    """The due rows, urgent first, then oldest first: served by the partial index ix_message_due."""
+# Every priority a message has (models.Message.priority): 0 for answers to a client and alerts
+# to staff, 1 for the rest. The claim reads them in this order.
+PRIORITIES = (0, 1)
+
+
+def due(now: datetime, limit: int, priority: int = 1):
+    """The due rows of one priority, oldest first: one range of the partial index ix_message_due
+    (priority, next_attempt_at), which ends at `now` however many rows are pending later."""
     return (
         select(table.c.id)
-        .where(table.c.status == "pending", table.c.next_attempt_at <= now)
-        .order_by(table.c.priority, table.c.next_attempt_at)
+        .where(table.c.status == "pending", table.c.priority == priority,
+               table.c.next_attempt_at <= now)
+        .order_by(table.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
 
 
 def claim_due(conn: Connection, worker: str, now: datetime, limit: int) -> list[int]:
-    claimed = conn.execute(
-        update(table)
-        .where(table.c.id.in_(due(now, limit).scalar_subquery()))
-        .values(status="claimed", claimed_by=worker, claimed_at=now)
-        .returning(table.c.id)
-    )
-    return [row.id for row in claimed]
+    """Claims up to `limit` due rows, urgent first. One statement per priority: a single one
+    ordered by (priority, next_attempt_at) finds the first due row fast, but to learn that none
+    is due it walks every pending row's index entry (11 ms at 1,000,000 pending, each tick)."""
+    ids: list[int] = []
+    for priority in PRIORITIES:
+        if len(ids) >= limit:
+            break
+        claimed = conn.execute(
+            update(table)
+            .where(table.c.id.in_(due(now, limit - len(ids), priority).scalar_subquery()))
+            .values(status="claimed", claimed_by=worker, claimed_at=now)
+            .returning(table.c.id)
+        )
+        ids += [row.id for row in claimed]
+    return ids
 
 
 def reap(conn: Connection, now: datetime, timeout: timedelta) -> int:

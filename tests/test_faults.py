@@ -13,6 +13,7 @@
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -119,11 +120,13 @@ def test_sigkill_at_random_moments_loses_nothing(database_url, fake_twilio, tmp_
         fake_twilio.wait_for(seen + 1, timeout=30)  # it is draining: kill it at a random moment
         time.sleep(rng.uniform(0.0, 0.5))
         worker.kill()
-        # In flight: sent (the fake has it) but not yet recorded as sent (still claimed).
+        time.sleep(0.3)  # requests written just before the kill are still on their way
+        # In flight: sent (the fake has it) but not yet recorded as sent (still claimed by it).
         arrived = {message_id(m.form) for m in fake_twilio.messages}
         with engine.connect() as conn:
             claimed = set(conn.execute(sa.text(
-                "SELECT id FROM message WHERE status = 'claimed'")).scalars())
+                "SELECT id FROM message WHERE status = 'claimed' AND claimed_by = :w"),
+                {"w": f"{socket.gethostname()}:{worker.proc.pid}"}).scalars())
         in_flight_at_kills.append(len(claimed & arrived))
     last = Worker(database_url, fake_twilio.url, tmp_path / "last.log", **settings)
     try:
