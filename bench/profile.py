@@ -159,10 +159,12 @@ def enrol(requests: int = 300) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("what", nargs="*", default=["dispatch", "enrol"],
-                        choices=["dispatch", "enrol"])
+    parser.add_argument("what", nargs="*", help="dispatch, enrol (default: both)")
     parser.add_argument("--count", type=int, default=10_000)
     args = parser.parse_args(argv)
+    args.what = args.what or ["dispatch", "enrol"]
+    if set(args.what) - {"dispatch", "enrol"}:
+        parser.error("choose from dispatch, enrol")
     doc = {}
     if "dispatch" in args.what:
         log("profile: dispatch, step by step")

@@ -28,10 +28,15 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def build_scheduler(app: Flask) -> BlockingScheduler:
+def make_dispatcher(app: Flask) -> Dispatcher:
     config = app.extensions["aftercare.config"]
-    engine = db.make_engine(config.DATABASE_URL)
-    dispatcher = Dispatcher(config, engine, worker_id())
+    return Dispatcher(config, db.make_engine(config.DATABASE_URL), worker_id())
+
+
+def build_scheduler(app: Flask, dispatcher: Dispatcher | None = None) -> BlockingScheduler:
+    config = app.extensions["aftercare.config"]
+    dispatcher = dispatcher or make_dispatcher(app)
+    engine = dispatcher.engine
     scheduler = BlockingScheduler(
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
@@ -63,12 +68,14 @@ def purge_expired(engine: Engine, days: int) -> None:
 def run(app: Flask) -> None:
     """Logging is set up by the `aftercare` command (service/logs.py)."""
     config = app.extensions["aftercare.config"]
-    scheduler = build_scheduler(app)
+    dispatcher = make_dispatcher(app)
+    scheduler = build_scheduler(app, dispatcher)
     if config.WORKER_METRICS_PORT:
         metrics.serve_worker_metrics(config.WORKER_METRICS_PORT)
 
     def stop(signum, _frame):
-        log.info("signal %s: finishing the current batch, then stopping", signum)
+        log.info("signal %s: finishing the batches in hand, then stopping", signum)
+        dispatcher.stop()  # a wave in progress is not drained to the end first
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)

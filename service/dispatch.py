@@ -116,8 +116,9 @@ class Dispatcher:
                 ids = await asyncio.to_thread(self._db, self._claim)
                 if not ids:
                     if in_progress:  # their outcomes may add due rows (email fallbacks)
-                        await asyncio.wait(in_progress)
-                        in_progress.clear()
+                        done, in_progress = await asyncio.wait(in_progress)
+                        for task in done:
+                            task.result()
                         continue
                     await recorder.flush()
                     if not recorder.new_rows:
@@ -415,7 +416,7 @@ class SendRateLimiter:
     """Sends start evenly spaced, RATE_WINDOW_SECONDS / rate apart, so the provider never sees
     more than `rate` in any second.
 
-    A token bucket (aiolimiter) lets a full burst follow a second already at the limit: up to
+    A token bucket (such as aiolimiter) lets a full burst follow a second already at the limit: up to
     twice the rate in one second. Here each send books the next free start time instead, 10%
     over 1/rate after the one before, so that jitter (a process's first request also opens its
     connection and loads Twilio's modules: ~75 ms) cannot squeeze rate + 1 arrivals into one
