@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, select
@@ -36,6 +34,7 @@ from service.channels import (
     build_channels,
 )
 from service.config import Config
+from service.db import dialect_insert
 from service.domain import careplan
 from service.domain.sendtime import SendTimeFacts, skip_reason
 from service.escalations import STAFF_ALERT
@@ -383,8 +382,7 @@ def _after_sends(conn, fallbacks: list[dict], opted_out: list[int], texted: list
                  now: datetime) -> None:
     if fallbacks:
         # The dedupe key makes a second fallback for the same message a no-op.
-        dialect_insert = {"sqlite": sqlite_insert, "postgresql": pg_insert}[conn.dialect.name]
-        conn.execute(dialect_insert(Message.__table__).on_conflict_do_nothing(), fallbacks)
+        conn.execute(dialect_insert(conn)(Message.__table__).on_conflict_do_nothing(), fallbacks)
     if opted_out:
         conn.execute(update(Client.__table__)
                      .where(Client.id.in_(opted_out), Client.sms_opted_out_at.is_(None))
