@@ -20,7 +20,6 @@ import threading
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
-from datetime import time as clock
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -30,51 +29,16 @@ from sqlmodel import select
 
 from service.config import Config
 from service.dispatch import Dispatcher
-from service.models import Client, Clinic, Message
+from service.models import Message
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, PUBLIC_URL, auth
 from tests.fakes.smtp_server import FakeSMTP
+from tests.outbox_load import left, seed_due_texts, wait_until_drained
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York: outside quiet hours
 
 
-def seed_due_texts(database_url: str, count: int) -> sa.Engine:
-    """`count` check-in texts, each to its own number, all due now, for a clinic without quiet
-    hours."""
-    engine = sa.create_engine(database_url)
-    now = datetime.now(UTC) - timedelta(seconds=1)
-    with engine.begin() as conn:
-        clinic_id = conn.execute(sa.insert(Clinic.__table__).returning(Clinic.id), [dict(
-            name="Fault Clinic", phone="+12025550100", time_zone="UTC", quiet_start=clock(0, 0),
-            quiet_end=clock(0, 0), on_call_phones=[], on_call_emails=[], weekly_visits=3,
-            maintenance_weeks=3, plan_overrides={}, created_at=now)]).scalar_one()
-        phones = [f"+1500555{i:04d}" for i in range(count)]
-        conn.execute(sa.insert(Client.__table__), [dict(
-            clinic_id=clinic_id, name=f"Client {i}", phone=phone, language="en", time_zone="UTC",
-            sms_consent_at=now, created_at=now) for i, phone in enumerate(phones)])
-        ids = dict(conn.execute(sa.select(Client.phone, Client.id)).all())
-        conn.execute(sa.insert(Message.__table__), [dict(
-            clinic_id=clinic_id, client_id=ids[phone], kind="checkin", channel="sms",
-            recipient=phone, due_at=now, next_attempt_at=now, status="pending", attempts=0,
-            dedupe_key=f"fault:{phone}", created_at=now) for phone in phones])
-    return engine
-
-
 def message_id(form: dict) -> int:
     return int(parse_qs(urlsplit(form["StatusCallback"]).query)["m"][0])
-
-
-def left(engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(sa.text(
-            "SELECT count(*) FROM message WHERE status IN ('pending', 'claimed')")).scalar()
-
-
-def wait_until_drained(engine, timeout=120.0) -> None:
-    """Waits on another process's writes: nothing to wait on but the rows, so a bounded poll."""
-    deadline = time.monotonic() + timeout
-    while (remaining := left(engine)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert remaining == 0, f"{remaining} messages still pending or claimed after {timeout} s"
 
 
 class Worker:

@@ -5,15 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from service.models import Client, Clinic, Message
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL
+from tests.outbox_load import seed_due_texts, wait_until_drained
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 COUNT = 2000
@@ -27,22 +25,7 @@ def backend():
 @pytest.fixture
 def due_messages(database_url):
     """COUNT check-in texts, each to its own number, all due now."""
-    engine = sa.create_engine(database_url)
-    now = datetime.now(UTC) - timedelta(seconds=1)
-    with engine.begin() as conn:
-        clinic_id = conn.execute(sa.insert(Clinic.__table__).returning(Clinic.id), [dict(
-            name="Load Clinic", phone="+12025550100", time_zone="UTC", quiet_start="00:00",
-            quiet_end="00:00", on_call_phones=[], on_call_emails=[], weekly_visits=3,
-            maintenance_weeks=3, plan_overrides={}, created_at=now)]).scalar_one()
-        phones = [f"+1500555{i:04d}" for i in range(COUNT)]
-        conn.execute(sa.insert(Client.__table__), [dict(
-            clinic_id=clinic_id, name=f"Client {i}", phone=phone, language="en", time_zone="UTC",
-            sms_consent_at=now, created_at=now) for i, phone in enumerate(phones)])
-        ids = dict(conn.execute(sa.select(Client.phone, Client.id)).all())
-        conn.execute(sa.insert(Message.__table__), [dict(
-            clinic_id=clinic_id, client_id=ids[phone], kind="checkin", channel="sms",
-            recipient=phone, due_at=now, next_attempt_at=now, status="pending", attempts=0,
-            dedupe_key=f"load:{phone}", created_at=now) for phone in phones])
+    engine = seed_due_texts(database_url, COUNT)
     yield engine
     engine.dispose()
 
@@ -59,19 +42,6 @@ def start_worker(database_url, fake_url, log_dir, name, **settings):
     log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115  (closed with the process)
     return subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env,
                             stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_until_drained(engine, timeout=90.0):
-    """Waits on other processes' writes: no event to wait for, so a bounded poll."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            left = conn.execute(sa.text(
-                "SELECT count(*) FROM message WHERE status IN ('pending', 'claimed')")).scalar()
-        if left == 0:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{left} messages still pending or claimed after {timeout} s")
 
 
 def stop(*workers):

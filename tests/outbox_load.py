@@ -1,0 +1,46 @@
+"""Filling the outbox with due texts and waiting for worker processes to drain it: shared by the
+multi-process tests (tests/test_workers.py, tests/test_faults.py)."""
+
+import time
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock
+
+import sqlalchemy as sa
+
+from service.models import Client, Clinic, Message
+
+
+def seed_due_texts(database_url: str, count: int) -> sa.Engine:
+    """`count` check-in texts, each to its own number, all due now, for a clinic without quiet
+    hours."""
+    engine = sa.create_engine(database_url)
+    now = datetime.now(UTC) - timedelta(seconds=1)
+    with engine.begin() as conn:
+        clinic_id = conn.execute(sa.insert(Clinic.__table__).returning(Clinic.id), [dict(
+            name="Load Clinic", phone="+12025550100", time_zone="UTC", quiet_start=clock(0, 0),
+            quiet_end=clock(0, 0), on_call_phones=[], on_call_emails=[], weekly_visits=3,
+            maintenance_weeks=3, plan_overrides={}, created_at=now)]).scalar_one()
+        phones = [f"+1500555{i:04d}" for i in range(count)]
+        conn.execute(sa.insert(Client.__table__), [dict(
+            clinic_id=clinic_id, name=f"Client {i}", phone=phone, language="en", time_zone="UTC",
+            sms_consent_at=now, created_at=now) for i, phone in enumerate(phones)])
+        ids = dict(conn.execute(sa.select(Client.phone, Client.id)).all())
+        conn.execute(sa.insert(Message.__table__), [dict(
+            clinic_id=clinic_id, client_id=ids[phone], kind="checkin", channel="sms",
+            recipient=phone, due_at=now, next_attempt_at=now, status="pending", attempts=0,
+            dedupe_key=f"fault:{phone}", created_at=now) for phone in phones])
+    return engine
+
+
+def left(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT count(*) FROM message WHERE status IN ('pending', 'claimed')")).scalar()
+
+
+def wait_until_drained(engine, timeout=120.0) -> None:
+    """Waits on another process's writes: nothing to wait on but the rows, so a bounded poll."""
+    deadline = time.monotonic() + timeout
+    while (remaining := left(engine)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert remaining == 0, f"{remaining} messages still pending or claimed after {timeout} s"
