@@ -1,9 +1,9 @@
 """Sending what is due.
 
-Batch after batch: claim due rows, decide and render each message at send time, send them with
-many requests in flight within each sender's rate limit, and record the outcomes as they come (one
-statement every RECORD_EVERY_SECONDS). The next batch is claimed and rendered while the current one
-is being sent.
+Batch after batch: claim due rows, decide and render each message at send time, and queue them
+for a fixed pool of SEND_CONCURRENCY sender coroutines, which send within each sender's rate limit
+and record the outcomes as they come (one statement every RECORD_EVERY_SECONDS). The next batch is
+claimed and rendered while the current one is being sent.
 Failures never lose a message: transient ones go back to pending with backoff, permanent ones fail
 the row (and an SMS falls back to email where the client has one).
 """
@@ -12,12 +12,13 @@ import asyncio
 import logging
 import math
 import time
-from collections import Counter
+from collections import Counter, deque, namedtuple
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
+from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, select
@@ -49,7 +50,7 @@ TWILIO_UNSUBSCRIBED = "21610"
 # Outcomes are written this often while a batch is being sent (the duplicates a SIGKILL can cause
 # are the messages sent in the last moments before it, not a whole batch).
 RECORD_EVERY_SECONDS = 0.05
-RECORD_EVERY_ROWS = 32  # ... or as soon as this many wait
+RECORD_EVERY_ROWS = 128  # ... or as soon as this many wait (fewer, bigger statements: less CPU)
 # A database step is tried this many times (about 30 s) before the tick gives up.
 DB_ATTEMPTS = 20
 RATE_WINDOW_SECONDS = 1.1  # N sends per 1.1 s: the 0.1 s covers a cold first request's setup
@@ -57,14 +58,39 @@ COLD_START_SECONDS = 0.1  # a process's first send to a sender: what its setup m
 PREPARE_CHUNK = 25  # rows rendered between two turns of the event loop
 
 
-@dataclass
+# What sending needs of a message, its client and its visit: plain tuples read with SQLAlchemy
+# Core, because building ORM objects was the largest cost of a batch after the sends themselves.
+MessageRow = namedtuple("MessageRow", "id clinic_id client_id visit_id appointment_id escalation_id "
+                        "kind channel recipient params attempts due_at next_attempt_at dedupe_key")
+ClientRow = namedtuple("ClientRow", "id name language time_zone email sms_consent_at "
+                       "sms_opted_out_at email_opted_out_at")
+VisitRow = namedtuple("VisitRow", "id client_id occurred_at visit_number channels")
+
+
+@dataclass(slots=True)
 class Row:
-    message: Message
-    client: Client | None
+    message: MessageRow
+    client: ClientRow | None
     clinic: Clinic
-    visit: Visit | None
+    visit: VisitRow | None
     appointment: Appointment | None
     escalation: Escalation | None
+
+
+@dataclass(eq=False)
+class _Batch:
+    """One claimed batch in the senders' queue: done when its last send is recorded."""
+
+    remaining: int
+    statuses: Counter  # outcomes so far, for the log line
+    done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    def count_down(self) -> None:
+        self.remaining -= 1
+        if self.remaining <= 0 and not self.done.done():
+            self.done.set_result(None)
+            log.info("dispatched %d messages", sum(self.statuses.values()),
+                     extra={"statuses": dict(self.statuses)})
 
 
 class Dispatcher:
@@ -106,18 +132,18 @@ class Dispatcher:
         come, every RECORD_EVERY_SECONDS: a worker killed mid-batch leaves only the last moments'
         sends unrecorded (they go again when the reaper gives their claims back)."""
         channels = metrics.timed(self.channel_factory(self.config))
-        slots = asyncio.Semaphore(self.config.SEND_CONCURRENCY)
         recorder = _Recorder(self)
-        in_progress: set[asyncio.Task] = set()
+        queue: asyncio.Queue = asyncio.Queue()
+        senders = [asyncio.create_task(self._sender(queue, recorder))
+                   for _ in range(self.config.SEND_CONCURRENCY)]
+        in_hand: deque[_Batch] = deque()
         handled = 0
         try:
             while not self._stopping:
                 ids = await asyncio.to_thread(self._db, self._claim)
                 if not ids:
-                    if in_progress:  # their outcomes may add due rows (email fallbacks)
-                        done, in_progress = await asyncio.wait(in_progress)
-                        for task in done:
-                            task.result()
+                    if in_hand:  # their outcomes may add due rows (email fallbacks)
+                        await in_hand.popleft().done
                         continue
                     await recorder.flush()
                     if not recorder.new_rows:
@@ -125,19 +151,19 @@ class Dispatcher:
                     recorder.new_rows = 0
                     continue
                 handled += len(ids)
-                sends, held = await self._prepare(ids, channels, recorder)
-                in_progress.add(asyncio.create_task(self._send_batch(sends, held, slots,
-                                                                     recorder)))
+                batch, sends = await self._prepare(ids, channels, recorder)
+                for send in sends:
+                    queue.put_nowait((batch, *send))
+                in_hand.append(batch)
                 # At most two batches in hand: one being sent, the next one ready behind it.
-                if len(in_progress) >= 2:
-                    done, in_progress = await asyncio.wait(in_progress,
-                                                           return_when=asyncio.FIRST_COMPLETED)
-                    for task in done:
-                        task.result()
+                if len(in_hand) >= 2:
+                    await in_hand.popleft().done
             return handled
         finally:
-            if in_progress:  # after a failure elsewhere, what is in flight is still recorded
-                await asyncio.gather(*in_progress, return_exceptions=True)
+            # What is queued is still sent and recorded, also after a failure elsewhere.
+            for _ in senders:
+                queue.put_nowait(None)
+            await asyncio.gather(*senders, return_exceptions=True)
             try:
                 await recorder.close()
             finally:
@@ -170,7 +196,7 @@ class Dispatcher:
             return rows, *_send_time_state(session, rows)
 
     async def _prepare(self, ids: list[int], channels: dict[str, Channel],
-                       recorder: "_Recorder") -> tuple[list[tuple], Counter]:
+                       recorder: "_Recorder") -> tuple[_Batch, list[tuple]]:
         """Load a claimed batch, decide at send time, and render each message."""
         rows, answers, booked = await asyncio.to_thread(self._db, self._load_batch, ids)
         now = utcnow()
@@ -198,35 +224,46 @@ class Dispatcher:
                 limiter = self._limiters[channel.sender] = SendRateLimiter(
                     self.config.SEND_RATE_PER_SECOND)
             sends.append((row, outgoing, channel, limiter))
-        return sends, held
+        batch = _Batch(remaining=len(sends), statuses=held)
+        if not sends:
+            batch.count_down()
+        return batch, sends
 
-    async def _send_batch(self, sends: list[tuple], statuses: Counter, slots: asyncio.Semaphore,
-                          recorder: "_Recorder") -> None:
-        async def send(row: Row, outgoing: Outgoing, channel: Channel, limiter: SendRateLimiter):
-            async with slots:
-                await limiter.acquire()
-                try:
-                    result = await channel.send(outgoing)
-                except SendError as exc:
-                    result = exc
-                except Exception as exc:  # unknown: keep the message and try again later
-                    log.exception("unexpected send error")
-                    result = TransientError(repr(exc)[:500], code="unexpected")
-            sent_at = utcnow()
-            outcome = self._result_outcome(row, outgoing, result, sent_at)
-            statuses[outcome["status"]] += 1
-            recorder.add(row, outcome)
-            if isinstance(result, PermanentError) and row.message.channel == "sms":
-                if result.code == TWILIO_UNSUBSCRIBED:
-                    recorder.pending.opted_out.append(row.client.id)
-                if fallback := _email_fallback(row, sent_at):
-                    recorder.pending.fallbacks.append(fallback)
-            elif isinstance(result, str) and row.message.channel == "sms" and row.client:
-                recorder.pending.texted.append(row.client.id)
+    async def _sender(self, queue: asyncio.Queue, recorder: "_Recorder") -> None:
+        """One of SEND_CONCURRENCY long-lived senders: a task per message would cost more CPU
+        than the rest of its bookkeeping."""
+        while (item := await queue.get()) is not None:
+            batch, row, outgoing, channel, limiter = item
+            try:
+                await self._send(row, outgoing, channel, limiter, batch.statuses, recorder)
+            except BaseException as exc:
+                if not batch.done.done():
+                    batch.done.set_exception(exc)
+                raise
+            finally:
+                batch.count_down()
 
-        await asyncio.gather(*(send(*s) for s in sends))
-        log.info("dispatched %d messages", sum(statuses.values()),
-                 extra={"statuses": dict(statuses)})
+    async def _send(self, row: Row, outgoing: Outgoing, channel: Channel,
+                    limiter: "SendRateLimiter", statuses: Counter, recorder: "_Recorder") -> None:
+        await limiter.acquire()
+        try:
+            result = await channel.send(outgoing)
+        except SendError as exc:
+            result = exc
+        except Exception as exc:  # unknown: keep the message and try again later
+            log.exception("unexpected send error")
+            result = TransientError(repr(exc)[:500], code="unexpected")
+        sent_at = utcnow()
+        outcome = self._result_outcome(row, outgoing, result, sent_at)
+        statuses[outcome["status"]] += 1
+        recorder.add(row, outcome)
+        if isinstance(result, PermanentError) and row.message.channel == "sms":
+            if result.code == TWILIO_UNSUBSCRIBED:
+                recorder.pending.opted_out.append(row.client.id)
+            if fallback := _email_fallback(row, sent_at):
+                recorder.pending.fallbacks.append(fallback)
+        elif isinstance(result, str) and row.message.channel == "sms" and row.client:
+            recorder.pending.texted.append(row.client.id)
 
     def _hold_reason(self, row: Row, now: datetime, answers: dict, booked: set) -> str | None:
         message, client = row.message, row.client
@@ -306,7 +343,7 @@ class Dispatcher:
                         error_code=result.code, error_message=str(result))
 
 
-def _outcome(message: Message, status: str, attempted: bool = False, **changes) -> dict:
+def _outcome(message: MessageRow, status: str, attempted: bool = False, **changes) -> dict:
     """A full row of outbox.OUTCOME_KEYS: what is not said is cleared or kept as it was."""
     return {
         "status": status,
@@ -317,13 +354,24 @@ def _outcome(message: Message, status: str, attempted: bool = False, **changes) 
     } | changes
 
 
+_message, _client, _visit = Message.__table__, Client.__table__, Visit.__table__
+_LOAD = core_select(
+    *(_message.c[name] for name in MessageRow._fields),
+    *(_client.c[name] for name in ClientRow._fields),
+    *(_visit.c[name] for name in VisitRow._fields),
+).select_from(
+    _message.outerjoin(_client, _message.c.client_id == _client.c.id)
+    .outerjoin(_visit, _message.c.visit_id == _visit.c.id)
+)
+_CLIENT_AT = len(MessageRow._fields)
+_VISIT_AT = _CLIENT_AT + len(ClientRow._fields)
+
+
 def _load(session: Session, ids: list[int]) -> list[Row]:
-    found = session.exec(
-        select(Message, Client, Visit)
-        .join(Client, Message.client_id == Client.id, isouter=True)
-        .join(Visit, Message.visit_id == Visit.id, isouter=True)
-        .where(Message.id.in_(ids))
-    ).all()
+    found = [(MessageRow._make(r[:_CLIENT_AT]),
+              ClientRow._make(r[_CLIENT_AT:_VISIT_AT]) if r[_CLIENT_AT] is not None else None,
+              VisitRow._make(r[_VISIT_AT:]) if r[_VISIT_AT] is not None else None)
+             for r in session.execute(_LOAD.where(_message.c.id.in_(ids)))]
     # Clinics, appointments and escalations are few per batch: each is read once, not joined
     # into every row (a wave's rows have none of the last two; a clinic's JSON columns cost).
     clinics = _by_id(session, Clinic, {m.clinic_id for m, _, _ in found})
@@ -388,7 +436,8 @@ def _after_sends(conn, fallbacks: list[dict], opted_out: list[int], texted: list
                      .where(Client.id.in_(opted_out), Client.sms_opted_out_at.is_(None))
                      .values(sms_opted_out_at=now))
     if texted:
-        conn.execute(update(Client.__table__).where(Client.id.in_(set(texted)))
+        conn.execute(update(Client.__table__).where(Client.id.in_(bindparam(
+            "texted", sorted(set(texted)), expanding=True, literal_execute=True)))
                      .values(last_messaged_at=now))
 
 
@@ -450,7 +499,7 @@ class SendRateLimiter:
 @dataclass
 class _Unrecorded:
     outcomes: dict[int, dict] = field(default_factory=dict)
-    messages: list[Message] = field(default_factory=list)
+    messages: list[MessageRow] = field(default_factory=list)
     fallbacks: list[dict] = field(default_factory=list)  # email rows to insert
     opted_out: list[int] = field(default_factory=list)  # clients Twilio says unsubscribed
     texted: list[int] = field(default_factory=list)  # clients who were just texted
@@ -493,12 +542,8 @@ class _Recorder:
     async def _write(self) -> None:
         batch, self.pending = self.pending, _Unrecorded()
         try:
-            try:  # a few ms on the loop itself: in a thread it would wait for the GIL
-                self._transaction(batch)
-            except (OperationalError, InterfaceError) as exc:  # retried off the loop
-                log.warning("database unavailable, retrying in a thread: %s",
-                            str(exc).splitlines()[0][:200])
-                await asyncio.to_thread(self.dispatcher._db, self._transaction, batch)
+            # In a thread: the loop goes on sending while the commit waits for the disk.
+            await asyncio.to_thread(self.dispatcher._db, self._transaction, batch)
             self.new_rows += len(batch.fallbacks)
             metrics.observe_dispatch(batch.messages, batch.outcomes)
         except BaseException as exc:  # the rows stay claimed: the reaper gives them back

@@ -6,6 +6,7 @@ due rows without ever claiming the same one. SQLite serialises writers, which ma
 UPDATE safe there.
 """
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -79,32 +80,33 @@ _record = (
 )
 
 
-# PostgreSQL: the whole batch in one statement, each column bound as one array.
+# PostgreSQL: the whole batch in one statement, bound as one JSON document (encoding it runs in
+# C; binding a list per column made psycopg dump every element in Python).
 _PG_TYPES = {"id": "integer", "status": "varchar", "attempts": "integer",
              "next_attempt_at": "timestamp", "provider_id": "varchar", "error_code": "varchar",
              "error_message": "varchar", "body": "text", "sent_at": "timestamp"}
 _record_pg = text(
     "UPDATE message SET "
     + ", ".join(f"{key} = v.{key}" for key in OUTCOME_KEYS)
-    + " FROM unnest(" + ", ".join(f"CAST(:{key} AS {kind}[])" for key, kind in _PG_TYPES.items())
-    + ") AS v(" + ", ".join(_PG_TYPES) + ")"
+    + " FROM json_to_recordset(CAST(:batch AS json)) AS v("
+    + ", ".join(f"{key} {kind}" for key, kind in _PG_TYPES.items()) + ")"
     " WHERE message.id = v.id AND message.status NOT IN ('delivered', 'undelivered', 'failed')"
 )
+
+
+def _naive_utc(value: datetime) -> str:
+    """A timestamp as the outbox stores it (models.UTCDateTime: naive UTC), for JSON."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def record(conn: Connection, outcomes: dict[int, dict]) -> None:
     if not outcomes:
         return
     if conn.dialect.name == "postgresql":
-        columns = {key: [] for key in _PG_TYPES}
-        for message_id, outcome in outcomes.items():
-            columns["id"].append(message_id)
-            for key in OUTCOME_KEYS:
-                value = outcome[key]
-                if isinstance(value, datetime):  # stored as naive UTC (models.UTCDateTime)
-                    value = value.astimezone(UTC).replace(tzinfo=None)
-                columns[key].append(value)
-        conn.execute(_record_pg, columns)
+        batch = [{"id": message_id, **outcome} for message_id, outcome in outcomes.items()]
+        conn.execute(_record_pg, {"batch": json.dumps(batch, default=_naive_utc)})
         return
     conn.execute(_record, [
         {"b_id": message_id, **{f"b_{k}": outcome[k] for k in OUTCOME_KEYS}}

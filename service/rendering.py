@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -65,6 +66,7 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self.sandbox = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+        self._languages: dict[tuple[str, str, str], str] = {}
 
     def _has(self, name: str) -> bool:
         try:
@@ -74,7 +76,14 @@ class Renderer:
         return True
 
     def _language_for(self, kind: str, channel: str, language: str) -> str:
-        """The first of (language, its base language, "en") that has this kind for this channel."""
+        """The first of (language, its base language, "en") that has this kind for this channel.
+        Remembered: a worker asks for the same few combinations for every message."""
+        key = (kind, channel, language)
+        if key not in self._languages:
+            self._languages[key] = self._find_language(kind, channel, language)
+        return self._languages[key]
+
+    def _find_language(self, kind: str, channel: str, language: str) -> str:
         candidates: list[str] = []
         if language and _LANGUAGE_RE.match(language):
             tag = language.replace("_", "-")
@@ -132,10 +141,10 @@ _SPACES = {"\u202f": " ", "\u00a0": " ", "\u2009": " ", "\u2007": " "}
 
 def gsm_safe(text: str) -> str:
     """Plain spaces for babel's special spaces; strip accents that GSM-7 lacks (á -> a)."""
+    if is_gsm7(text):  # the common case, and babel's special spaces are not GSM-7
+        return text
     for special, plain in _SPACES.items():
         text = text.replace(special, plain)
-    if is_gsm7(text):
-        return text
     out = []
     for ch in text:
         if not is_gsm7(ch):
@@ -154,6 +163,18 @@ def local_time_label(moment: datetime, time_zone: str, language: str, with_date:
     """
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    # Labels show minutes: visits in the same minute share one (a wave repeats them a lot).
+    return _label(moment.replace(second=0, microsecond=0), time_zone, language, with_date)
+
+
+@lru_cache(maxsize=4096)
+def _label(moment: datetime, time_zone: str, language: str, with_date: bool) -> str:
+    locale, pattern = _locale_pattern(language, with_date)
+    return gsm_safe(format_datetime(moment, pattern, tzinfo=ZoneInfo(time_zone), locale=locale))
+
+
+@lru_cache(maxsize=64)
+def _locale_pattern(language: str, with_date: bool) -> tuple[Locale, str]:
     try:
         locale = Locale.parse((language or DEFAULT_LANGUAGE).replace("-", "_"))
     except (ValueError, UnknownLocaleError):
@@ -166,5 +187,4 @@ def local_time_label(moment: datetime, time_zone: str, language: str, with_date:
             pattern = f"{skeletons['MMMEd'].pattern}, {skeletons[time_skeleton].pattern}"
         else:
             pattern = skeletons[f"E{time_skeleton}"].pattern
-    label = format_datetime(moment, pattern, tzinfo=ZoneInfo(time_zone), locale=locale)
-    return gsm_safe(label)
+    return locale, pattern

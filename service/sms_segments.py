@@ -11,6 +11,8 @@ multipart count can be one higher than a plain division would give.
 
 from __future__ import annotations
 
+import re
+
 # GSM 03.38 basic character set (the escape 0x1B itself is not a usable character).
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ"
@@ -25,9 +27,13 @@ GSM7_SINGLE, GSM7_MULTI = 160, 153
 UCS2_SINGLE, UCS2_MULTI = 70, 67
 
 
+# The same test as a regular expression: it runs in C (the dispatcher checks every SMS's values).
+_GSM7_ONLY = re.compile("[" + re.escape("".join(sorted(GSM7_BASIC | GSM7_EXTENSION))) + "]*")
+
+
 def is_gsm7(text: str) -> bool:
     """True when every character of ``text`` can be sent in the GSM 7-bit alphabet."""
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    return _GSM7_ONLY.fullmatch(text) is not None
 
 
 def _units(text: str, gsm: bool) -> list[int]:
