@@ -15,6 +15,7 @@ processes and hosts run the service:
 import logging
 import os
 import time
+from collections import Counter as Tally
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -27,11 +28,11 @@ from prometheus_client import (
     start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from service import heartbeat
+from service import heartbeat, outbox
 from service.channels import Channel, Outgoing
 from service.models import Escalation, Message, utcnow
 
@@ -92,9 +93,9 @@ def _database_families(conn: Connection, now: datetime, stale_after: timedelta):
         messages.add_metric([kind, channel, status], count)
     yield messages
 
-    # Served by the dispatcher's partial index of pending rows.
-    due, oldest = conn.execute(select(func.count(), func.min(m.next_attempt_at))
-                               .where(m.status == "pending", m.next_attempt_at <= now)).one()
+    backlog = conn.execute(due_backlog(now)).all()
+    due = sum(count for count, _ in backlog)
+    oldest = min((first for _, first in backlog if first is not None), default=None)
     yield GaugeMetricFamily("aftercare_outbox_due_messages", "Pending messages whose time has come",
                             value=due)
     yield GaugeMetricFamily("aftercare_outbox_oldest_due_seconds",
@@ -126,6 +127,17 @@ def _database_families(conn: Connection, now: datetime, stale_after: timedelta):
                             value=heartbeat.alive(conn, now, stale_after))
 
 
+def due_backlog(now: datetime):
+    """The count and oldest next attempt of the due rows, one row per priority: like the claim
+    (service/outbox.py), each reads one range of ix_message_due (priority, next_attempt_at). A
+    condition on next_attempt_at alone walks every pending row's entry, due or not."""
+    m = Message.__table__.c
+    return union_all(*(
+        select(func.count(), func.min(m.next_attempt_at))
+        .where(m.status == "pending", m.priority == priority, m.next_attempt_at <= now)
+        for priority in outbox.PRIORITIES))
+
+
 def web_exposition(engine: Engine, stale_after: timedelta) -> bytes:
     registry = CollectorRegistry()
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # under gunicorn: every process's counters
@@ -143,13 +155,14 @@ class TimedChannel:
         self.name = name
         self.channel = channel
         self.sender = channel.sender
+        self._duration = SEND_DURATION.labels(name)
 
     async def send(self, message: Outgoing) -> str:
         started = time.perf_counter()
         try:
             return await self.channel.send(message)
         finally:
-            SEND_DURATION.labels(self.name).observe(time.perf_counter() - started)
+            self._duration.observe(time.perf_counter() - started)
 
     async def close(self) -> None:
         await self.channel.close()
@@ -159,16 +172,23 @@ def timed(channels: dict[str, Channel]) -> dict[str, Channel]:
     return {name: TimedChannel(name, channel) for name, channel in channels.items()}
 
 
-def observe_dispatch(messages: Iterable[Message], outcomes: dict[int, dict]) -> None:
-    """Counts one dispatched batch: `outcomes` as written to the outbox, by message id."""
+def observe_dispatch(messages: Iterable, outcomes: dict[int, dict]) -> None:
+    """Counts one dispatched batch: `outcomes` as written to the outbox, by message id. Counters
+    are added per label set, not per message (a label lookup costs more than the addition)."""
+    dispatched, retries = Tally(), Tally()
     for message in messages:
         outcome = outcomes[message.id]
-        DISPATCHED.labels(message.kind, message.channel, outcome["status"]).inc()
-        if outcome["status"] == "pending":
-            SEND_RETRIES.labels(message.channel, outcome["error_code"] or "unknown").inc()
-        elif outcome["status"] == "sent":
+        status = outcome["status"]
+        dispatched[message.kind, message.channel, status] += 1
+        if status == "pending":
+            retries[message.channel, outcome["error_code"] or "unknown"] += 1
+        elif status == "sent":
             lateness = (outcome["sent_at"] - message.due_at).total_seconds()
             SEND_LATENESS.labels(message.channel).observe(max(lateness, 0.0))
+    for labels, count in dispatched.items():
+        DISPATCHED.labels(*labels).inc(count)
+    for labels, count in retries.items():
+        SEND_RETRIES.labels(*labels).inc(count)
 
 
 def serve_worker_metrics(port: int):

@@ -1,6 +1,10 @@
-"""Filling the outbox with due texts and waiting for worker processes to drain it: shared by the
-multi-process tests (tests/test_workers.py, tests/test_faults.py)."""
+"""Filling the outbox with due texts, starting worker processes and waiting for them to drain
+it: shared by the multi-process tests (tests/test_workers.py, tests/test_faults.py)."""
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
@@ -8,6 +12,36 @@ from datetime import time as clock
 import sqlalchemy as sa
 
 from service.models import Client, Clinic, Message
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL
+
+
+class Worker:
+    """`aftercare worker` in a process of its own, sending texts to the fake Twilio at
+    `fake_url`; `settings` add to or override the environment's."""
+
+    def __init__(self, database_url, fake_url, log_path, **settings):
+        env = {
+            **os.environ, "DATABASE_URL": database_url, "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_FROM_NUMBER": FROM_NUMBER,
+            "TWILIO_API_BASE_URL": fake_url, "PUBLIC_BASE_URL": PUBLIC_URL, "SMTP_HOST": "",
+            "WORKER_TICK_SECONDS": "0.2", "DISPATCH_BATCH_SIZE": "100",
+            **{key: str(value) for key, value in settings.items()},
+        }
+        self.log_path = log_path
+        self._log = open(log_path, "w")  # noqa: SIM115  (closed with the process)
+        self.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        self._log.close()
 
 
 def seed_due_texts(database_url: str, count: int) -> sa.Engine:

@@ -10,12 +10,8 @@
 - a configured send rate: never more than that many arrivals in any second.
 """
 
-import os
 import random
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -30,43 +26,15 @@ from sqlmodel import select
 from service.config import Config
 from service.dispatch import Dispatcher
 from service.models import Message
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, PUBLIC_URL, auth
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, auth
 from tests.fakes.smtp_server import FakeSMTP
-from tests.outbox_load import left, seed_due_texts, wait_until_drained
+from tests.outbox_load import Worker, left, seed_due_texts, wait_until_drained
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York: outside quiet hours
 
 
 def message_id(form: dict) -> int:
     return int(parse_qs(urlsplit(form["StatusCallback"]).query)["m"][0])
-
-
-class Worker:
-    """`aftercare worker` in a process of its own."""
-
-    def __init__(self, database_url, fake_url, log_path, **settings):
-        env = {
-            **os.environ, "DATABASE_URL": database_url, "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_FROM_NUMBER": FROM_NUMBER,
-            "TWILIO_API_BASE_URL": fake_url, "PUBLIC_BASE_URL": PUBLIC_URL, "SMTP_HOST": "",
-            "WORKER_TICK_SECONDS": "0.2", "DISPATCH_BATCH_SIZE": "100",
-            **{key: str(value) for key, value in settings.items()},
-        }
-        self.log_path = log_path
-        self._log = open(log_path, "w")  # noqa: SIM115  (closed with the process)
-        self.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self._log.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        self._log.close()
 
 
 @pytest.mark.postgres
