@@ -12,7 +12,8 @@ from flask import Flask, current_app, g
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -26,6 +27,17 @@ def make_engine(url: str) -> Engine:
     # A bounded connect: /readyz and doctor must answer even when the server is unreachable.
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
                          connect_args={"connect_timeout": 5})
+
+
+def make_async_engine(url: URL) -> AsyncEngine:
+    """The same database for asyncio code (the dispatcher): psycopg's own async mode, or
+    aiosqlite. No pre-ping: every caller retries a step that meets a dropped connection."""
+    if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(url.set(drivername="sqlite+aiosqlite"),
+                                     connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, connect_args={"connect_timeout": 5})
 
 
 def dialect_insert(conn):

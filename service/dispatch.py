@@ -11,7 +11,6 @@ the row (and an SMS falls back to email where the client has one).
 import asyncio
 import logging
 import math
-import time
 from collections import Counter, deque, namedtuple
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session, select
 
 from service import metrics, outbox
@@ -35,7 +35,7 @@ from service.channels import (
     build_channels,
 )
 from service.config import Config
-from service.db import dialect_insert
+from service.db import dialect_insert, make_async_engine
 from service.domain import careplan
 from service.domain.sendtime import SendTimeFacts, skip_reason
 from service.escalations import STAFF_ALERT
@@ -127,12 +127,15 @@ class Dispatcher:
         return max(1, min(cfg.DISPATCH_BATCH_SIZE, max(cfg.SEND_CONCURRENCY, by_rate)))
 
     async def _drain(self) -> int:
-        """Claiming and preparing the next batch overlaps sending the current one (database work
-        runs in a thread, so requests stay in flight meanwhile), and outcomes are recorded as they
-        come, every RECORD_EVERY_SECONDS: a worker killed mid-batch leaves only the last moments'
-        sends unrecorded (they go again when the reaper gives their claims back)."""
+        """Claiming and preparing the next batch overlaps sending the current one, and outcomes
+        are recorded as they come, every RECORD_EVERY_SECONDS: a worker killed mid-batch leaves
+        only the last moments' sends unrecorded (they go again when the reaper gives their
+        claims back). Database work is awaited on the event loop (an async engine), not run in
+        threads: a thread contending for the GIL with a loop this busy costs more CPU than the
+        work itself."""
+        db = make_async_engine(self.engine.url)
         channels = metrics.timed(self.channel_factory(self.config))
-        recorder = _Recorder(self)
+        recorder = _Recorder(self, db)
         queue: asyncio.Queue = asyncio.Queue()
         senders = [asyncio.create_task(self._sender(queue, recorder))
                    for _ in range(self.config.SEND_CONCURRENCY)]
@@ -140,8 +143,8 @@ class Dispatcher:
         handled = 0
         try:
             while not self._stopping:
-                ids = await asyncio.to_thread(self._db, self._claim)
-                if not ids:
+                claimed = await self._db(db, self._claim)
+                if not claimed[0]:
                     if in_hand:  # their outcomes may add due rows (email fallbacks)
                         await in_hand.popleft().done
                         continue
@@ -150,8 +153,8 @@ class Dispatcher:
                         break
                     recorder.new_rows = 0
                     continue
-                handled += len(ids)
-                batch, sends = await self._prepare(ids, channels, recorder)
+                handled += len(claimed[0])
+                batch, sends = await self._prepare(*claimed, channels, recorder)
                 for send in sends:
                     queue.put_nowait((batch, *send))
                 in_hand.append(batch)
@@ -165,40 +168,42 @@ class Dispatcher:
                 queue.put_nowait(None)
             await asyncio.gather(*senders, return_exceptions=True)
             try:
-                await recorder.close()
+                await recorder.flush()
             finally:
                 for channel in channels.values():
                     await channel.close()
+                await db.dispose()
 
-    def _claim(self) -> list[int]:
-        with self.engine.begin() as conn:
-            return outbox.claim_due(conn, self.worker_id, utcnow(), self._batch_size())
+    def _claim(self, conn: Connection) -> tuple[list[Row], dict[int, str], set[int]]:
+        """Claims due rows and reads what sending them needs, in one transaction."""
+        ids = outbox.claim_due(conn, self.worker_id, utcnow(), self._batch_size())
+        if not ids:
+            return [], {}, set()
+        with Session(bind=conn) as session:
+            rows = _load(session, ids)
+            return rows, *_send_time_state(session, rows)
 
-    def _db(self, fn, *args):
-        """Runs fn, again while the database is unreachable (restarted, a connection killed):
-        each database step here can be repeated safely, and an outcome must not be lost once
-        its message went out."""
+    async def _db(self, db: AsyncEngine, fn, *args):
+        """Runs fn(connection, *args) in a transaction, again while the database is unreachable
+        (restarted, a connection killed): each database step here can be repeated safely, and
+        an outcome must not be lost once its message went out."""
         delay = 0.05
         for attempt in range(DB_ATTEMPTS):
             try:
-                return fn(*args)
+                async with db.begin() as conn:
+                    return await conn.run_sync(fn, *args)
             except (OperationalError, InterfaceError) as exc:
                 if attempt == DB_ATTEMPTS - 1:
                     raise
                 log.warning("database unavailable, retrying in %.2f s: %s", delay,
                             str(exc).splitlines()[0][:200])
-                time.sleep(delay)
+                await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    def _load_batch(self, ids: list[int]) -> tuple[list[Row], dict[int, str], set[int]]:
-        with Session(self.engine) as session:
-            rows = _load(session, ids)
-            return rows, *_send_time_state(session, rows)
-
-    async def _prepare(self, ids: list[int], channels: dict[str, Channel],
+    async def _prepare(self, rows: list[Row], answers: dict[int, str], booked: set[int],
+                       channels: dict[str, Channel],
                        recorder: "_Recorder") -> tuple[_Batch, list[tuple]]:
-        """Load a claimed batch, decide at send time, and render each message."""
-        rows, answers, booked = await asyncio.to_thread(self._db, self._load_batch, ids)
+        """Decide at send time, and render each message of a claimed batch."""
         now = utcnow()
         sends, held = [], Counter()
         for n, row in enumerate(rows, start=1):
@@ -507,17 +512,17 @@ class _Unrecorded:
 
 class _Recorder:
     """Outcomes waiting to be written: flushed every RECORD_EVERY_SECONDS, or at once when
-    RECORD_EVERY_ROWS wait, in one short transaction (retried in a thread if the database is
-    away, while the sends go on)."""
+    RECORD_EVERY_ROWS wait, in one short transaction (retried if the database is away, while the
+    sends go on)."""
 
-    def __init__(self, dispatcher: Dispatcher):
+    def __init__(self, dispatcher: Dispatcher, db: AsyncEngine):
         self.dispatcher = dispatcher
+        self.db = db
         self.pending = _Unrecorded()
         self.new_rows = 0  # email fallbacks written: rows that may be due at once
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Future | None = None
         self._error: BaseException | None = None
-        self._conn: Connection | None = None
 
     def add(self, row: Row, outcome: dict) -> None:
         self.pending.outcomes[row.message.id] = outcome
@@ -542,8 +547,7 @@ class _Recorder:
     async def _write(self) -> None:
         batch, self.pending = self.pending, _Unrecorded()
         try:
-            # In a thread: the loop goes on sending while the commit waits for the disk.
-            await asyncio.to_thread(self.dispatcher._db, self._transaction, batch)
+            await self.dispatcher._db(self.db, _record_batch, batch)
             self.new_rows += len(batch.fallbacks)
             metrics.observe_dispatch(batch.messages, batch.outcomes)
         except BaseException as exc:  # the rows stay claimed: the reaper gives them back
@@ -552,27 +556,6 @@ class _Recorder:
         finally:
             self._flushing = None
             self._schedule()
-
-    def _transaction(self, batch: _Unrecorded) -> None:
-        # One connection kept for the whole drain: no pool check-out (and its ping) per flush.
-        if self._conn is None:
-            self._conn = self.dispatcher.engine.connect()
-        try:
-            with self._conn.begin():
-                outbox.record(self._conn, batch.outcomes)
-                _after_sends(self._conn, batch.fallbacks, batch.opted_out, batch.texted,
-                             utcnow())
-        except Exception:
-            self._close_connection()  # a killed connection: the retry takes a new one
-            raise
-
-    def _close_connection(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                conn.close()
-            except Exception:  # already broken
-                log.debug("closing a broken connection failed", exc_info=True)
 
     async def flush(self) -> None:
         """Writes everything added so far (or raises what went wrong)."""
@@ -588,9 +571,7 @@ class _Recorder:
             error, self._error = self._error, None
             raise error
 
-    async def close(self) -> None:
-        try:
-            await self.flush()
-        finally:
-            if self._conn is not None:
-                await asyncio.to_thread(self._close_connection)
+
+def _record_batch(conn: Connection, batch: _Unrecorded) -> None:
+    outbox.record(conn, batch.outcomes)
+    _after_sends(conn, batch.fallbacks, batch.opted_out, batch.texted, utcnow())
