@@ -23,7 +23,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session, select
 
-from service import metrics, outbox
+from service import heartbeat, metrics, outbox
 from service.calendar import appointment_ics
 from service.channels import (
     Attachment,
@@ -105,6 +105,7 @@ class Dispatcher:
             self.renderer.env.auto_reload = False
         self.channel_factory = channel_factory
         self._limiters: dict[str, SendRateLimiter] = {}  # per sender, kept from tick to tick
+        self._rate = config.SEND_RATE_PER_SECOND  # this worker's share of it
         self._stopping = False
 
     def drain(self) -> int:
@@ -123,7 +124,7 @@ class Dispatcher:
         """A claim must be sent well within CLAIM_TIMEOUT_SECONDS even at the configured rate,
         or the reaper would give rows still in our hands to another worker (sent twice)."""
         cfg = self.config
-        by_rate = int(cfg.SEND_RATE_PER_SECOND * cfg.CLAIM_TIMEOUT_SECONDS / 4)
+        by_rate = int(self._rate * cfg.CLAIM_TIMEOUT_SECONDS / 4)
         return max(1, min(cfg.DISPATCH_BATCH_SIZE, max(cfg.SEND_CONCURRENCY, by_rate)))
 
     async def _drain(self) -> int:
@@ -176,12 +177,23 @@ class Dispatcher:
 
     def _claim(self, conn: Connection) -> tuple[list[Row], dict[int, str], set[int]]:
         """Claims due rows and reads what sending them needs, in one transaction."""
-        ids = outbox.claim_due(conn, self.worker_id, utcnow(), self._batch_size())
+        now = utcnow()
+        self._share_rate(conn, now)
+        ids = outbox.claim_due(conn, self.worker_id, now, self._batch_size())
         if not ids:
             return [], {}, set()
         with Session(bind=conn) as session:
             rows = _load(session, ids)
             return rows, *_send_time_state(session, rows)
+
+    def _share_rate(self, conn: Connection, now: datetime) -> None:
+        """SEND_RATE_PER_SECOND is the provider's limit for the whole service: each of n live
+        workers (by their heartbeats) sends at most 1/n of it."""
+        stale_after = timedelta(seconds=self.config.HEARTBEAT_STALE_SECONDS)
+        workers = 1 + heartbeat.others_alive(conn, self.worker_id, now, stale_after)
+        self._rate = self.config.SEND_RATE_PER_SECOND / workers
+        for limiter in self._limiters.values():
+            limiter.set_rate(self._rate)
 
     async def _db(self, db: AsyncEngine, fn, *args):
         """Runs fn(connection, *args) in a transaction, again while the database is unreachable
@@ -226,8 +238,7 @@ class Dispatcher:
             channel = channels[row.message.channel]
             limiter = self._limiters.get(channel.sender)
             if limiter is None:
-                limiter = self._limiters[channel.sender] = SendRateLimiter(
-                    self.config.SEND_RATE_PER_SECOND)
+                limiter = self._limiters[channel.sender] = SendRateLimiter(self._rate)
             sends.append((row, outgoing, channel, limiter))
         batch = _Batch(remaining=len(sends), statuses=held)
         if not sends:
@@ -472,14 +483,17 @@ class SendRateLimiter:
     twice the rate in one second. Here each send books the next free start time instead, 10%
     over 1/rate after the one before, so that jitter (a process's first request also opens its
     connection and loads Twilio's modules: ~75 ms) cannot squeeze rate + 1 arrivals into one
-    second. The limit is per worker process: with several workers, give each its share."""
+    second. One limiter serves one worker process, at its share of the service's rate."""
 
     def __init__(self, rate: float):
-        per_window = math.floor(rate) if rate >= 1 else rate  # "2.5/s" allows 2 in a second
-        self.spacing = RATE_WINDOW_SECONDS / per_window
+        self.set_rate(rate)
         self._next = 0.0  # the next free start time
         self._last = float("-inf")  # when the last send really started
         self._cold = True
+
+    def set_rate(self, rate: float) -> None:
+        per_window = math.floor(rate) if rate >= 1 else rate  # "2.5/s" allows 2 in a second
+        self.spacing = RATE_WINDOW_SECONDS / per_window
 
     def reserve(self, now: float) -> float:
         """Books the next start time; returns how long to wait for it (0: go now)."""

@@ -31,3 +31,10 @@ def freshest(conn: Connection) -> datetime | None:
 def alive(conn: Connection, now: datetime, stale_after: timedelta) -> int:
     return conn.execute(select(func.count()).select_from(table)
                         .where(table.c.last_seen_at >= now - stale_after)).scalar()
+
+
+def others_alive(conn: Connection, worker_id: str, now: datetime, stale_after: timedelta) -> int:
+    """Live workers besides this one (whose own first beat may not be written yet)."""
+    return conn.execute(select(func.count()).select_from(table)
+                        .where(table.c.last_seen_at >= now - stale_after,
+                               table.c.worker_id != worker_id)).scalar()

@@ -23,9 +23,10 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 from sqlmodel import select
 
+from service import heartbeat
 from service.config import Config
 from service.dispatch import Dispatcher
-from service.models import Message
+from service.models import Message, WorkerHeartbeat
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, auth
 from tests.fakes.smtp_server import FakeSMTP
 from tests.outbox_load import Worker, left, seed_due_texts, wait_until_drained
@@ -209,18 +210,45 @@ def test_smtp_down_for_ten_minutes_then_back(app, settings, client, clinic, sess
     assert 4 <= len(attempts) <= 7 and row.sent_at >= NOW + timedelta(minutes=10)
 
 
-@pytest.mark.slow
-def test_the_send_rate_is_never_exceeded_in_any_second(app, settings, fake_twilio):
-    rate, count = 20, 70
+def drain_at_rate(app, settings, fake_twilio, rate: int, count: int) -> list[float]:
+    """Drains `count` due texts with SEND_RATE_PER_SECOND = rate; the arrival times."""
     engine = app.extensions["aftercare.engine"]
     seed_due_texts(str(engine.url.render_as_string(hide_password=False)), count).dispose()
     config = Config({**settings, "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
                      "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_FROM_NUMBER": FROM_NUMBER,
                      "TWILIO_API_BASE_URL": fake_twilio.url, "SEND_RATE_PER_SECOND": rate})
-    dispatcher = Dispatcher(config, engine, "rate-worker")
-    dispatcher.drain()
+    Dispatcher(config, engine, "rate-worker").drain()
     times = sorted(m.received_at for m in fake_twilio.messages)
     assert len(times) == count
-    busiest = max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
-    assert busiest <= rate
+    return times
+
+
+def busiest_second(times: list[float]) -> int:
+    return max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
+
+
+@pytest.mark.slow
+def test_the_send_rate_is_never_exceeded_in_any_second(app, settings, fake_twilio):
+    rate, count = 20, 70
+    times = drain_at_rate(app, settings, fake_twilio, rate, count)
+    assert busiest_second(times) <= rate
     assert times[-1] - times[0] >= (count - rate) / rate  # it did go on at about the rate
+
+
+@pytest.mark.slow
+def test_live_workers_share_the_send_rate(app, settings, fake_twilio):
+    """The rate is the provider's limit for the service: with another worker alive (its
+    heartbeat fresh), this one takes half; a worker silent for too long no longer counts."""
+    engine = app.extensions["aftercare.engine"]
+    heartbeat.beat(engine, "other-host:1")
+    heartbeat.beat(engine, "dead-host:1")
+    with engine.begin() as conn:
+        conn.execute(sa.update(WorkerHeartbeat.__table__)
+                     .where(WorkerHeartbeat.worker_id == "dead-host:1")
+                     .values(last_seen_at=datetime.now(UTC) - timedelta(
+                         seconds=settings.get("HEARTBEAT_STALE_SECONDS", 60) + 5)))
+    rate, count = 20, 30
+    times = drain_at_rate(app, settings, fake_twilio, rate, count)
+    assert busiest_second(times) <= rate // 2
+    assert times[-1] - times[0] >= (count - rate // 2) / (rate // 2)
+    assert times[-1] - times[0] < (count - rate // 3) / (rate // 3)  # not a third: dead-host is gone
