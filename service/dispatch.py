@@ -109,7 +109,11 @@ class Dispatcher:
         self._stopping = False
 
     def drain(self) -> int:
-        """Dispatch batch after batch until nothing is due; returns how many rows were handled."""
+        """Dispatch batch after batch until nothing is due; returns how many rows were handled.
+        An idle tick stops at one indexed look (no event loop, no new connections)."""
+        with self.engine.connect() as conn:
+            if not outbox.any_due(conn, utcnow()):
+                return 0
         return asyncio.run(self._drain())
 
     def stop(self) -> None:

@@ -26,17 +26,23 @@ NOT_FINAL = text("message.status NOT IN ('delivered', 'undelivered', 'failed')")
 PRIORITIES = (0, 1)
 
 
-def due(now: datetime, limit: int, priority: int = 1):
+def due(now: datetime, limit: int, priority: int = 1, lock: bool = True):
     """The due rows of one priority, oldest first: one range of the partial index ix_message_due
     (priority, next_attempt_at), which ends at `now` however many rows are pending later."""
-    return (
+    query = (
         select(table.c.id)
         .where(table.c.status == "pending", table.c.priority == priority,
                table.c.next_attempt_at <= now)
         .order_by(table.c.next_attempt_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
+    return query.with_for_update(skip_locked=True) if lock else query
+
+
+def any_due(conn: Connection, now: datetime) -> bool:
+    """Whether a claim would find anything: the first entry of each priority's due range."""
+    return any(conn.execute(due(now, 1, priority, lock=False)).first()
+               for priority in PRIORITIES)
 
 
 def claim_due(conn: Connection, worker: str, now: datetime, limit: int) -> list[int]:
