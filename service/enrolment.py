@@ -1,8 +1,9 @@
 """Enrolment: a visit, its client and every planned message are written in one transaction."""
 
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
+from sqlalchemy import Row, bindparam, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select, update
 
@@ -11,19 +12,57 @@ from service.maintenance import plan_settings_for
 from service.models import Appointment, AuditEvent, Client, Clinic, Message, Visit
 from service.schemas import ClientIn, VisitIn
 
+# The hot path's statements, built once: building one costs the app about as much CPU as
+# running it does.
+_VISIT_BY_EXTERNAL_ID = select(Visit).where(Visit.clinic_id == bindparam("clinic_id"),
+                                            Visit.external_id == bindparam("external_id"))
+_CLIENT_BY_PHONE = select(Client).where(Client.clinic_id == bindparam("clinic_id"),
+                                        Client.phone == bindparam("phone"))
+_CLIENT_BY_EMAIL = select(Client).where(Client.clinic_id == bindparam("clinic_id"),
+                                        Client.email == bindparam("email"))
+_VISIT_COUNT = select(func.count()).select_from(Visit).where(Visit.client_id == bindparam("client_id"))
+_PENDING = (select(Message.id, Message.kind, Appointment.starts_at)
+            .join(Appointment, Message.appointment_id == Appointment.id, isouter=True)
+            .where(Message.client_id == bindparam("client_id"), Message.status == "pending",
+                   Message.visit_id.is_not(None)))
+# Core statements on the outbox table: no ORM object is built or has to be kept in step (the
+# session holds no Message from this path). Columns an INSERT leaves out (status, attempts,
+# priority, params, created_at) get the model's defaults, which SQLModel also declares as column
+# defaults.
+_outbox = Message.__table__
+_INSERT_MESSAGES = insert(_outbox).returning(
+    _outbox.c.id, _outbox.c.kind, _outbox.c.channel, _outbox.c.due_at, _outbox.c.status,
+    sort_by_parameter_order=True)  # ids in plan order, as the ORM gave them
+_CANCEL_PENDING = (update(_outbox)
+                   .where(_outbox.c.id.in_(bindparam("ids", expanding=True)),
+                          _outbox.c.status == "pending")
+                   .values(status="cancelled", error_code="superseded"))
+_INSERT_AUDIT_EVENT = insert(AuditEvent.__table__)  # created_at: the column default too
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a new enrolment wrote, as stored (times in UTC), so that the API can answer without
+    reading it back."""
+
+    client: Client
+    appointment: Appointment | None
+    messages: list[Row]  # id, kind, channel, due_at, status of each planned message
+
 
 def find_visit(session: Session, clinic_id: int, external_id: str) -> Visit | None:
-    return session.exec(
-        select(Visit).where(Visit.clinic_id == clinic_id, Visit.external_id == external_id)
-    ).first()
+    return session.exec(_VISIT_BY_EXTERNAL_ID,
+                        params={"clinic_id": clinic_id, "external_id": external_id}).first()
 
 
-def enrol(session: Session, clinic: Clinic, data: VisitIn, now: datetime, actor: str) -> tuple[Visit, bool]:
-    """Returns (visit, created). A retried request with the same external id creates nothing."""
+def enrol(session: Session, clinic: Clinic, data: VisitIn, now: datetime,
+          actor: str) -> tuple[Visit, Written | None]:
+    """Returns (visit, what was written). A retried request with the same external id creates
+    nothing: (the earlier visit, None)."""
     if data.external_id and (existing := find_visit(session, clinic.id, data.external_id)):
-        return existing, False
+        return existing, None
     try:
-        visit = _write(session, clinic, data, now, actor)
+        visit, written = _write(session, clinic, data, now, actor)
         session.commit()
     except IntegrityError:
         # A concurrent retry of the same request won the race: return what it wrote.
@@ -31,20 +70,23 @@ def enrol(session: Session, clinic: Clinic, data: VisitIn, now: datetime, actor:
         existing = data.external_id and find_visit(session, clinic.id, data.external_id)
         if not existing:
             raise
-        return existing, False
-    return visit, True
+        return existing, None
+    return visit, written
 
 
-def _write(session: Session, clinic: Clinic, data: VisitIn, now: datetime, actor: str) -> Visit:
-    client = upsert_client(session, clinic, data.client, now)
-    occurred_at = data.occurred_at or now
-    visit_number = data.visit_number or 1 + session.exec(
-        select(func.count()).select_from(Visit).where(Visit.client_id == client.id)
-    ).one()
+def _write(session: Session, clinic: Clinic, data: VisitIn, now: datetime,
+           actor: str) -> tuple[Visit, Written]:
+    client = _found_or_new_client(session, clinic, data.client, now)
+    known = client.id is not None  # a new client has no visits or messages to look at
     if client.baseline_pain is None and data.pain_before is not None:
-        client.baseline_pain = data.pain_before
-
-    superseded = _supersede_pending(session, client, occurred_at)
+        client.baseline_pain = data.pain_before  # before the flush: in the same INSERT or UPDATE
+    session.add(client)
+    session.flush()
+    # In UTC, as the database gives it back: the visit is answered from memory.
+    occurred_at = (data.occurred_at or now).astimezone(UTC)
+    visit_number = data.visit_number or 1 + (
+        session.exec(_VISIT_COUNT, params={"client_id": client.id}).one() if known else 0)
+    superseded = _supersede_pending(session, client, occurred_at) if known else []
     visit = Visit(clinic_id=clinic.id, client_id=client.id, external_id=data.external_id,
                   occurred_at=occurred_at, visit_number=visit_number,
                   pain_before=data.pain_before, pain_after=data.pain_after,
@@ -55,7 +97,7 @@ def _write(session: Session, clinic: Clinic, data: VisitIn, now: datetime, actor
     appointment = None
     if data.next_appointment:
         appointment = Appointment(clinic_id=clinic.id, client_id=client.id, visit_id=visit.id,
-                                  starts_at=data.next_appointment.starts_at)
+                                  starts_at=data.next_appointment.starts_at.astimezone(UTC))
         session.add(appointment)
         session.flush()
 
@@ -66,33 +108,41 @@ def _write(session: Session, clinic: Clinic, data: VisitIn, now: datetime, actor
     settings = plan_settings_for(session, clinic, client)
     if data.rebook_weeks:  # the clinician chose the interval for this visit
         settings = replace(settings, weekly_visits=0, maintenance_weeks=data.rebook_weeks)
-    for planned in careplan.plan_visit(facts, settings):
-        session.add(Message(
-            clinic_id=clinic.id, client_id=client.id, visit_id=visit.id,
-            appointment_id=appointment.id if planned.kind == careplan.APPOINTMENT_REMINDER else None,
-            kind=planned.kind, channel=planned.channel,
-            recipient=client.phone if planned.channel == "sms" else client.email,
-            due_at=planned.due_at, next_attempt_at=planned.due_at,
-            dedupe_key=f"visit:{visit.id}:{planned.kind}:{planned.channel}",
-        ))
-    session.add(AuditEvent(clinic_id=clinic.id, client_id=client.id, actor=actor,
-                           action="visit_enrolled",
-                           detail={"visit_id": visit.id, "superseded": superseded}))
-    return visit
+    # One multi-row INSERT rather than an ORM object per message (the bulk of enrolment's CPU).
+    rows = [{"clinic_id": clinic.id, "client_id": client.id, "visit_id": visit.id,
+             "appointment_id": appointment.id if m.kind == careplan.APPOINTMENT_REMINDER else None,
+             "kind": m.kind, "channel": m.channel,
+             "recipient": client.phone if m.channel == "sms" else client.email,
+             "due_at": m.due_at, "next_attempt_at": m.due_at,
+             "dedupe_key": f"visit:{visit.id}:{m.kind}:{m.channel}"}
+            for m in careplan.plan_visit(facts, settings)]
+    # (An INSERT without parameter sets would write one row of defaults.)
+    messages = session.execute(_INSERT_MESSAGES, rows).all() if rows else []
+    session.execute(_INSERT_AUDIT_EVENT, {
+        "clinic_id": clinic.id, "client_id": client.id, "actor": actor, "action": "visit_enrolled",
+        "detail": {"visit_id": visit.id, "superseded": superseded}})
+    return visit, Written(client=client, appointment=appointment, messages=messages)
 
 
 def upsert_client(session: Session, clinic: Clinic, given: ClientIn, now: datetime) -> Client:
-    """The clinic's client with this phone (else this email), updated, or a new one. Also used by
-    the CSV import."""
+    """The clinic's client with this phone (else this email), updated, or a new one, flushed. For
+    the CSV import; an enrolment does the same in _write, with the client's baseline pain."""
+    client = _found_or_new_client(session, clinic, given, now)
+    session.add(client)
+    session.flush()
+    return client
+
+
+def _found_or_new_client(session: Session, clinic: Clinic, given: ClientIn, now: datetime) -> Client:
+    """The clinic's client with this phone (else this email), or a new one (not yet added to the
+    session), updated from what was given."""
     client = None
     if given.phone:
-        client = session.exec(
-            select(Client).where(Client.clinic_id == clinic.id, Client.phone == given.phone)
-        ).first()
+        client = session.exec(_CLIENT_BY_PHONE,
+                              params={"clinic_id": clinic.id, "phone": given.phone}).first()
     if client is None and given.email:
-        client = session.exec(
-            select(Client).where(Client.clinic_id == clinic.id, Client.email == given.email)
-        ).first()
+        client = session.exec(_CLIENT_BY_EMAIL,
+                              params={"clinic_id": clinic.id, "email": given.email}).first()
     if client is None:
         client = Client(clinic_id=clinic.id, name=given.name,
                         time_zone=given.time_zone or clinic.time_zone)
@@ -103,24 +153,14 @@ def upsert_client(session: Session, clinic: Clinic, given: ClientIn, now: dateti
     client.time_zone = given.time_zone or client.time_zone
     if given.sms_consent and not client.sms_consent_at:
         client.sms_consent_at = now
-    session.add(client)
-    session.flush()
     return client
 
 
 def _supersede_pending(session: Session, client: Client, new_visit_at: datetime) -> list[int]:
-    rows = session.exec(
-        select(Message, Appointment.starts_at)
-        .join(Appointment, Message.appointment_id == Appointment.id, isouter=True)
-        .where(Message.client_id == client.id, Message.status == "pending",
-               Message.visit_id.is_not(None))
-    ).all()
-    pending = [careplan.PendingMessage(id=m.id, kind=m.kind, appointment_at=starts_at)
-               for m, starts_at in rows]
+    rows = session.exec(_PENDING, params={"client_id": client.id}).all()
+    pending = [careplan.PendingMessage(id=id_, kind=kind, appointment_at=starts_at)
+               for id_, kind, starts_at in rows]
     ids = careplan.superseded_by_new_visit(pending, new_visit_at)
     if ids:
-        session.execute(
-            update(Message).where(Message.id.in_(ids), Message.status == "pending")
-            .values(status="cancelled", error_code="superseded")
-        )
+        session.execute(_CANCEL_PENDING, {"ids": ids})
     return ids

@@ -1,13 +1,15 @@
 """The enrolment API: what a booking system sees."""
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun import freeze_time
 from sqlmodel import func, select
 
+from service import enrolment
 from service.models import ApiKey, Message, Visit
-from tests.conftest import auth, make_clinic
+from tests.conftest import BOTH_BACKENDS, auth, make_clinic
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York
 
@@ -64,6 +66,77 @@ def test_retry_with_same_external_id_creates_nothing_new(client, clinic, session
     assert again.get_json() == first.get_json()
     assert session.exec(select(func.count()).select_from(Visit)).one() == 1
     assert session.exec(select(func.count()).select_from(Message)).one() == 12
+
+
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
+def test_a_retry_that_loses_the_race_answers_with_the_visit_that_won(client, clinic, session,
+                                                                     monkeypatch):
+    _, key = clinic
+    first = client.post("/api/v1/visits", json=visit_body(), headers=auth(key))
+    # The retry looks before the first request has committed, writes, and the unique (clinic,
+    # external id) constraint turns it back: all it wrote is rolled back.
+    looks = []
+    real_find_visit = enrolment.find_visit
+
+    def find_visit_too_early(*args):
+        looks.append(args)
+        return None if len(looks) == 1 else real_find_visit(*args)
+
+    monkeypatch.setattr(enrolment, "find_visit", find_visit_too_early)
+    again = client.post("/api/v1/visits", json=visit_body(), headers=auth(key))
+    assert (first.status_code, again.status_code, len(looks)) == (201, 200, 2)
+    assert again.data == first.data
+    assert session.exec(select(func.count()).select_from(Visit)).one() == 1
+    assert session.exec(select(func.count()).select_from(Message)).one() == 12
+
+
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
+def test_a_new_visit_is_answered_exactly_as_a_get_reads_it_back(client, clinic):
+    """The 201 is built from what enrolment wrote rather than read back: not a byte may differ."""
+    _, key = clinic
+    bodies = [
+        visit_body(),  # a new client, both channels
+        visit_body(  # the same client again (a second visit), times given with offsets
+            external_id="booking-2", channels=["sms"], pain_before=None,
+            occurred_at=NOW.astimezone(ZoneInfo("America/New_York")).isoformat(),
+            next_appointment={"starts_at": (NOW + timedelta(days=7, microseconds=250))
+                              .astimezone(ZoneInfo("America/Chicago")).isoformat()}),
+        visit_body(external_id="booking-3", rebook_weeks=4,  # a new client, email only
+                   client={"name": "Bo", "email": "bo@example.com", "language": "es"}),
+    ]
+    for number, body in zip([1, 2, 1], bodies, strict=True):
+        created = client.post("/api/v1/visits", json=body, headers=auth(key))
+        assert created.status_code == 201
+        assert created.get_json()["visit_number"] == number
+        read = client.get(f"/api/v1/visits/{created.get_json()['id']}", headers=auth(key))
+        assert created.data == read.data
+
+
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
+def test_planned_messages_and_the_audit_event_are_stored_as_the_models_define(client, clinic,
+                                                                              session):
+    _, key = clinic
+    body = visit_body(next_appointment={"starts_at": (NOW + timedelta(days=7)).isoformat()})
+    visit = client.post("/api/v1/visits", json=body, headers=auth(key)).get_json()
+    rows = session.exec(select(Message).where(Message.visit_id == visit["id"])
+                        .order_by(Message.id)).all()
+    # ids in plan order, which is the order the API lists them in
+    assert [(m.kind, m.channel) for m in rows] == [(m["kind"], m["channel"])
+                                                   for m in visit["messages"]]
+    reminder = visit["appointment"]["id"]
+    for m in rows:
+        assert (m.status, m.attempts, m.priority, m.params) == ("pending", 0, 1, {})
+        assert (m.clinic_id, m.client_id) == (clinic[0].id, visit["client_id"])
+        assert m.appointment_id == (reminder if m.kind == "appointment_reminder" else None)
+        assert m.recipient == {"sms": "+12025550123", "email": "ana@example.com"}[m.channel]
+        assert m.next_attempt_at == m.due_at
+        assert m.created_at == NOW + timedelta(minutes=1)
+        assert m.dedupe_key == f"visit:{visit['id']}:{m.kind}:{m.channel}"
+        assert None is m.escalation_id is m.claimed_at is m.error_code is m.body is m.sent_at
+    events = client.get(f"/api/v1/clients/{visit['client_id']}/audit", headers=auth(key))
+    assert events.get_json()["events"] == [
+        {"at": (NOW + timedelta(minutes=1)).isoformat(), "actor": "api", "action": "visit_enrolled",
+         "detail": {"visit_id": visit["id"], "superseded": []}}]
 
 
 def test_next_appointment_gets_a_reminder_instead_of_a_nudge(client, clinic):

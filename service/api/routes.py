@@ -56,8 +56,10 @@ def create_visit():
         return error(422, "validation_failed", "some fields are invalid", field_errors(exc))
     if problems := data.cross_field_errors(now):
         return error(422, "validation_failed", "some fields are invalid", problems)
-    visit, created = enrol(db.session(), g.clinic, data, now, actor="api")
-    return jsonify(visit_json(visit)), 201 if created else 200
+    visit, written = enrol(db.session(), g.clinic, data, now, actor="api")
+    if written is None:  # a retry: answer with the visit as stored
+        return jsonify(visit_json(visit)), 200
+    return jsonify(_visit_body(visit, written.client, written.appointment, written.messages)), 201
 
 
 @bp.get("/visits/<int:visit_id>")
@@ -173,12 +175,16 @@ def _visit_fields(visit: Visit) -> dict:
 def visit_json(visit: Visit) -> dict:
     session = db.session()
     appointment = session.exec(select(Appointment).where(Appointment.visit_id == visit.id)).first()
-    messages = session.exec(
-        select(Message).where(Message.visit_id == visit.id).order_by(Message.due_at, Message.id)
-    ).all()
+    messages = session.exec(select(Message).where(Message.visit_id == visit.id)).all()
+    return _visit_body(visit, session.get(Client, visit.client_id), appointment, messages)
+
+
+def _visit_body(visit: Visit, client: Client, appointment: Appointment | None, messages) -> dict:
+    """A visit with its client, appointment and messages (rows or objects with id, kind, channel,
+    due_at and status): what a new enrolment wrote, or what visit_json read."""
     return {
         **_visit_fields(visit),
-        "client": client_json(session.get(Client, visit.client_id)),
+        "client": client_json(client),
         "appointment": appointment and {
             "id": appointment.id, "starts_at": appointment.starts_at.isoformat(),
             "status": appointment.status,
@@ -186,6 +192,6 @@ def visit_json(visit: Visit) -> dict:
         "messages": [
             {"id": m.id, "kind": m.kind, "channel": m.channel, "due_at": m.due_at.isoformat(),
              "status": m.status}
-            for m in messages
+            for m in sorted(messages, key=lambda m: (m.due_at, m.id))
         ],
     }
