@@ -134,7 +134,11 @@ class ApiKey(SQLModel, table=True):
 
 
 class Client(SQLModel, table=True):
-    __table_args__ = (sa.UniqueConstraint("clinic_id", "phone"),)
+    __table_args__ = (
+        sa.UniqueConstraint("clinic_id", "phone"),
+        # An enrolment looks a new client up by email too: without it, a scan of every client.
+        sa.Index("ix_client_clinic_email", "clinic_id", "email"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     clinic_id: int = Field(foreign_key="clinic.id", index=True)
     name: str = Field(max_length=120)
