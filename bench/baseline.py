@@ -26,12 +26,13 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.util import datetime_to_utc_timestamp
+from sqlalchemy import update
 from sqlmodel import Session, create_engine
 from twilio.rest import Client as TwilioClient
 
 from service.config import Config
 from service.dispatch import Dispatcher, _load
-from service.models import utcnow
+from service.models import Message, utcnow
 
 THREADS = 16
 _state: dict = {}
@@ -59,19 +60,19 @@ def send_reminder(message_id: int) -> None:
         if message.status != "pending":
             return
         if row.client.sms_opted_out_at:
-            message.status = "cancelled"
-            session.commit()
+            _update(session, message_id, status="cancelled")
             return
         outgoing = _state["renderer"]._render(row)
         sent = _twilio().messages.create(to=outgoing.to, from_=config.TWILIO_FROM_NUMBER,
                                          body=outgoing.body,
                                          status_callback=outgoing.status_callback)
-        message.status = "sent"
-        message.provider_id = sent.sid
-        message.body = outgoing.body
-        message.sent_at = utcnow()
-        message.attempts += 1
-        session.commit()
+        _update(session, message_id, status="sent", provider_id=sent.sid, body=outgoing.body,
+                sent_at=utcnow(), attempts=message.attempts + 1)
+
+
+def _update(session: Session, message_id: int, **values) -> None:
+    session.execute(update(Message).where(Message.id == message_id).values(**values))
+    session.commit()
 
 
 def send_planned(visit_id: int, kind: str, channel: str) -> None:

@@ -61,7 +61,8 @@ PREPARE_CHUNK = 25  # rows rendered between two turns of the event loop
 # What sending needs of a message, its client and its visit: plain tuples read with SQLAlchemy
 # Core, because building ORM objects was the largest cost of a batch after the sends themselves.
 MessageRow = namedtuple("MessageRow", "id clinic_id client_id visit_id appointment_id escalation_id "
-                        "kind channel recipient params attempts due_at next_attempt_at dedupe_key")
+                        "kind channel recipient params status attempts due_at next_attempt_at "
+                        "dedupe_key")
 ClientRow = namedtuple("ClientRow", "id name language time_zone email sms_consent_at "
                        "sms_opted_out_at email_opted_out_at")
 VisitRow = namedtuple("VisitRow", "id client_id occurred_at visit_number channels")
