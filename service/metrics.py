@@ -132,10 +132,9 @@ def due_backlog(now: datetime):
     (service/outbox.py), each reads one range of ix_message_due (priority, next_attempt_at). A
     condition on next_attempt_at alone walks every pending row's entry, due or not."""
     m = Message.__table__.c
-    return union_all(*(
-        select(func.count(), func.min(m.next_attempt_at))
-        .where(m.status == "pending", m.priority == priority, m.next_attempt_at <= now)
-        for priority in outbox.PRIORITIES))
+    return union_all(*(select(func.count(), func.min(m.next_attempt_at))
+                       .where(*outbox.due_range(now, priority))
+                       for priority in outbox.PRIORITIES))
 
 
 def web_exposition(engine: Engine, stale_after: timedelta) -> bytes:

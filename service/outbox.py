@@ -8,12 +8,12 @@ UPDATE safe there.
 
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.engine import Connection
 
-from service.models import Message
+from service.models import Message, UTCDateTime
 
 table = Message.__table__
 FINAL = ("delivered", "undelivered", "failed")
@@ -26,13 +26,18 @@ NOT_FINAL = text("message.status NOT IN ('delivered', 'undelivered', 'failed')")
 PRIORITIES = (0, 1)
 
 
+def due_range(now: datetime, priority: int):
+    """The due rows of one priority: one range of the partial index ix_message_due (priority,
+    next_attempt_at), which ends at `now` however many rows are pending later."""
+    return (table.c.status == "pending", table.c.priority == priority,
+            table.c.next_attempt_at <= now)
+
+
 def due(now: datetime, limit: int, priority: int = 1, lock: bool = True):
-    """The due rows of one priority, oldest first: one range of the partial index ix_message_due
-    (priority, next_attempt_at), which ends at `now` however many rows are pending later."""
+    """The ids of due rows of one priority, oldest first."""
     query = (
         select(table.c.id)
-        .where(table.c.status == "pending", table.c.priority == priority,
-               table.c.next_attempt_at <= now)
+        .where(*due_range(now, priority))
         .order_by(table.c.next_attempt_at)
         .limit(limit)
     )
@@ -100,10 +105,13 @@ _record_pg = text(
 )
 
 
-def _naive_utc(value: datetime) -> str:
-    """A timestamp as the outbox stores it (models.UTCDateTime: naive UTC), for JSON."""
+_STORED_TIME = UTCDateTime()
+
+
+def _as_stored(value: datetime) -> str:
+    """A timestamp as the outbox column stores it (naive UTC), for JSON."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat()
+        return _STORED_TIME.process_bind_param(value, None).isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
@@ -112,7 +120,7 @@ def record(conn: Connection, outcomes: dict[int, dict]) -> None:
         return
     if conn.dialect.name == "postgresql":
         batch = [{"id": message_id, **outcome} for message_id, outcome in outcomes.items()]
-        conn.execute(_record_pg, {"batch": json.dumps(batch, default=_naive_utc)})
+        conn.execute(_record_pg, {"batch": json.dumps(batch, default=_as_stored)})
         return
     conn.execute(_record, [
         {"b_id": message_id, **{f"b_{k}": outcome[k] for k in OUTCOME_KEYS}}
