@@ -267,3 +267,19 @@ def test_a_clinic_s_own_wording_is_what_goes_out(client, clinic, session, provid
         dispatcher.drain()
     assert [m.body for m in providers[0].messages] == [
         "Back Walk Clinic: rest today, Ana. STOP to end"]
+
+
+def test_a_failure_in_a_senders_bookkeeping_stops_the_drain_without_losing_rows(
+        client, clinic, session, providers, dispatcher, monkeypatch):
+    """The senders are long-lived: one dying mid-batch must end the drain with its error (not
+    leave it waiting for a batch that never completes), and the claimed rows stay claimed for
+    the reaper to give back."""
+    enrol(client, clinic[1], channels=["sms", "email"])
+
+    def broken(*args):
+        raise RuntimeError("bookkeeping bug")
+
+    monkeypatch.setattr(dispatcher, "_result_outcome", broken)
+    with at(NOW + timedelta(minutes=1)), pytest.raises(RuntimeError, match="bookkeeping bug"):
+        dispatcher.drain()
+    assert {m.status for m in rows(session, kind="window_start")} == {"claimed"}
