@@ -41,7 +41,7 @@ def _init_web(app: Flask, exempt_from_csrf) -> None:
     """The pages people use: staff login, the staff app, the client's aftercare page."""
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from service import security
+    from service import phones, security
     from service.auth import bp as auth_bp
     from service.client_page import bp as client_page_bp
     from service.extensions import babel, csrf, login_manager
@@ -61,6 +61,9 @@ def _init_web(app: Flask, exempt_from_csrf) -> None:
         csrf.exempt(blueprint)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=lambda: g.get("locale", "en"))
+    # Numbers people can tap: {{ number|phone(region) }} inside <a href="{{ number|tel }}">.
+    app.add_template_filter(phones.display, "phone")
+    app.add_template_filter(phones.tel_href, "tel")
     security.init_app(app)
     for blueprint in (auth_bp, staff_bp, client_page_bp):
         app.register_blueprint(blueprint)

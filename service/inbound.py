@@ -141,7 +141,8 @@ def check_in(c: Conversation) -> None:
     """A check-in or a red flag: recorded, assessed, answered kindly."""
     assessment = record_check_in(c.session, c.clinic, c.client, answer=c.reply.answer,
                                  pain=c.reply.pain, red_flags=c.reply.red_flags, source="sms",
-                                 now=c.now, inbound_id=c.inbound.id, reply_text=c.inbound.body)
+                                 now=c.now, inbound_id=c.inbound.id,
+                                 reply_text=c.inbound.body).assessment
     advice = {rules.URGENT: "urgent_advice", rules.CONCERN: "concern_advice"}
     c.answer(advice.get(assessment.severity, "checkin_thanks"), answer=c.reply.answer)
 

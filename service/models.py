@@ -55,6 +55,8 @@ class Clinic(SQLModel, table=True):
     use_suggested_interval: bool = False
     renotify_minutes: int = 30  # an unacknowledged escalation is re-sent this often ...
     renotify_max: int = 3  # ... this many times, then flagged as unanswered
+    # Plan messages go on one channel (the client's preferred one) unless the clinic wants both.
+    both_channels: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     # Per-clinic plan changes: {"disabled_kinds": [...], "<kind>_minutes": offset}
     plan_overrides: dict = _json(dict)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -152,6 +154,10 @@ class Client(SQLModel, table=True):
     email_opted_out_at: datetime | None = _when()
     baseline_pain: int | None = None
     last_messaged_at: datetime | None = _when()
+    # "sms" | "email" | "both" when the client chose on their page; None: the default rule.
+    channel_choice: str | None = Field(default=None, max_length=8)
+    # Part of the signed page link: raising it revokes every link sent so far (see links.py).
+    link_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
     @property
@@ -237,6 +243,7 @@ class InboundMessage(SQLModel, table=True):
     to_number: str = Field(max_length=20)
     body: str
     intent: str | None = Field(default=None, max_length=32)
+    language: str | None = Field(default=None, max_length=5)  # what the client wrote in
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -247,7 +254,11 @@ class CheckIn(SQLModel, table=True):
     visit_id: int | None = Field(default=None, foreign_key="visit.id")
     answer: str | None = Field(default=None, max_length=8)  # better | same | worse
     pain: int | None = None
+    red_flags: list[str] = Field(default_factory=list, sa_type=sa.JSON, nullable=False,
+                                 sa_column_kwargs={"server_default": "[]"})
     source: str = Field(max_length=8)  # sms | web
+    # The page form's one-time id: a reload or a double tap of the same form records nothing new.
+    form_id: str | None = Field(default=None, max_length=64, unique=True)
     inbound_message_id: int | None = Field(default=None, foreign_key="inbound_message.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -84,7 +84,7 @@ def check_in(token: str):
     clinic = session.get(Clinic, client.clinic_id)
     assessment = record_check_in(session, clinic, client, answer=answer if answer in ANSWERS else None,
                                  pain=pain if answer not in ANSWERS else None, red_flags=(),
-                                 source="web", now=utcnow())
+                                 source="web", now=utcnow()).assessment
     audit.record(session, "web_check_in", clinic_id=clinic.id, client_id=client.id,
                  actor="client", answer=answer, pain=pain, severity=assessment.severity)
     session.commit()
