@@ -9,8 +9,9 @@ import phonenumbers
 from phonenumbers import PhoneNumberFormat, shortnumberinfo
 
 DEFAULT_REGION = "US"
-# Tried in this order; phonenumbers' own metadata says which one is the region's emergency number.
-_EMERGENCY_CANDIDATES = ("911", "112", "999", "000", "111", "119")
+# National numbers first (112 also works in many of those regions, but people know theirs);
+# phonenumbers' own metadata says which one is the region's emergency number.
+_EMERGENCY_CANDIDATES = ("911", "999", "000", "111", "119", "112")
 
 
 def region_of(number: str | None, default: str = DEFAULT_REGION) -> str:
