@@ -1,7 +1,6 @@
 """Aftercare: reminders, check-ins and escalation after a back-walking session."""
 
-from flask import Flask, abort, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, abort, current_app, g, request
 
 from service.config import ROOT, Config
 
@@ -12,7 +11,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(config.as_dict())
     app.extensions["aftercare.config"] = config
 
-    from service import cli, db, logs
+    from service import cli, db, error_pages, logs
     from service.api import bp as api_bp
     from service.health import bp as health_bp
     from service.webhooks import bp as webhooks_bp
@@ -24,7 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(health_bp)
     _init_web(app, exempt_from_csrf=(api_bp, webhooks_bp))
-    app.register_error_handler(HTTPException, _http_error)
+    error_pages.init_app(app)  # JSON for /api and /webhooks, a page for people everywhere else
     app.before_request(_refuse_oversize)
     return app
 
@@ -67,11 +66,3 @@ def _init_web(app: Flask, exempt_from_csrf) -> None:
     security.init_app(app)
     for blueprint in (auth_bp, staff_bp, client_page_bp):
         app.register_blueprint(blueprint)
-
-
-def _http_error(exc: HTTPException):
-    """Machine clients get JSON errors; people get Flask's page (the web UI renders its own)."""
-    if request.path.startswith(("/api/", "/webhooks/")):
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return jsonify({"error": code, "message": exc.description}), exc.code
-    return exc

@@ -2,10 +2,12 @@
 process sees the same count."""
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask_login import login_required, login_user, logout_user
 from sqlmodel import func, or_, select
+from werkzeug.exceptions import TooManyRequests
 
 from service import audit, db
 from service.auth import bp
@@ -31,21 +33,29 @@ def _recent_failures(email: str) -> int:
     ).one()
 
 
+def _local_path(target: str | None) -> str | None:
+    """Where to go after logging in (the page that asked for it), if it is a path on this site:
+    anything else would turn the login page into an open redirect."""
+    if target and target.startswith("/") and not urlsplit(target).netloc and "\\" not in target:
+        return target
+    return None
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
-        if _recent_failures(email) >= MAX_FAILURES:
-            abort(429, "Too many failed logins. Wait 15 minutes, then try again.")
+        if _recent_failures(email) >= MAX_FAILURES:  # the error page asks to wait this long
+            raise TooManyRequests("Too many failed logins.", retry_after=int(WINDOW.total_seconds()))
         session = db.session()
         user = session.exec(select(StaffUser).where(StaffUser.email == email)).first()
         if user and verify_password(user.password_hash, form.password.data):
             login_user(user)
             audit.record(session, "staff_login", clinic_id=user.clinic_id, actor=f"staff:{user.id}")
             session.commit()
-            return redirect(url_for("staff.dashboard"))
+            return redirect(_local_path(request.args.get("next")) or url_for("staff.dashboard"))
         session.add(LoginAttempt(email=email, remote_addr=request.remote_addr or "?"))
         session.commit()
         error = "That email and password do not match."

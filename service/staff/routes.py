@@ -8,7 +8,7 @@ from flask_login import current_user
 from pydantic import ValidationError
 from sqlmodel import or_, select
 
-from service import audit, db
+from service import audit, db, phones
 from service.domain.contraindications import CONTRAINDICATIONS, screen
 from service.domain.escalation import URGENT
 from service.enrolment import enrol as enrol_visit
@@ -33,6 +33,12 @@ from service.staff.chart import pain_chart
 
 def clinic() -> Clinic:
     return db.session().get(Clinic, current_user.clinic_id)
+
+
+@bp.context_processor
+def reader_region() -> dict:
+    """Staff read phone numbers in their clinic's region's format: (202) 555-0100 in the US."""
+    return {"region": phones.region_of(clinic().phone)}
 
 
 @bp.app_template_filter("local")
