@@ -56,9 +56,11 @@ def _retry_minutes(exc: HTTPException) -> int | None:
 
 def _form_page() -> str | None:
     """The page a refused form came from, so that logging in again leads back to it; None when
-    its address cannot be opened (a POST-only action such as acknowledging an escalation)."""
+    its address cannot be opened (a POST-only action such as acknowledging an escalation) or is
+    the login form itself."""
     try:
-        current_app.url_map.bind_to_environ(request.environ).match(request.path, method="GET")
+        endpoint, _ = current_app.url_map.bind_to_environ(request.environ).match(request.path,
+                                                                                 method="GET")
     except HTTPException:  # 404, 405, or a redirect to another address
         return None
-    return request.path
+    return None if endpoint == "auth.login" else request.path

@@ -217,6 +217,12 @@ def test_an_expired_form_for_an_action_links_to_log_in_without_coming_back_to_it
     assert '<a class="button" href="/login">Log in again</a>' in page_of(response)
 
 
+def test_an_expired_login_form_links_to_the_login_page_alone(client, owner):
+    response = client.post("/login", data={"email": owner.email, "password": "x"})
+    assert response.status_code == 400
+    assert '<a class="button" href="/login">Log in again</a>' in page_of(response)
+
+
 def test_an_expired_form_on_a_client_page_says_the_answer_was_not_saved(client):
     response = client.post("/c/test-only/expired-form", data={"answer": "worse"})
     assert response.status_code == 400
