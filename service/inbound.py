@@ -32,6 +32,8 @@ class Conversation:
     appointment: Appointment | None  # the reminded appointment a "yes"/"C"/"R" is about
 
     def answer(self, kind: str, **params) -> None:
+        """In the language the client wrote in when it is clear (see replies.Reply)."""
+        params = {"language": self.reply.answer_language(self.client.language), **params}
         self.session.add(Message(
             clinic_id=self.clinic.id, client_id=self.client.id, kind=kind, channel="sms",
             recipient=self.client.phone, due_at=self.now, next_attempt_at=self.now, priority=0,
@@ -54,7 +56,9 @@ def receive(session: Session, sid: str, from_number: str, to_number: str, body: 
     reply = interpret(body, reminder_open=appointment is not None)
     inbound = InboundMessage(provider_sid=sid, clinic_id=client and client.clinic_id,
                              client_id=client and client.id, from_number=from_number,
-                             to_number=to_number, body=body, intent=reply.intent, received_at=now)
+                             to_number=to_number, body=body, intent=reply.intent,
+                             language=reply.language if reply.language_clear else None,
+                             received_at=now)
     session.add(inbound)
     session.flush()
     audit.record(session, "inbound_interpreted", clinic_id=inbound.clinic_id,
@@ -138,13 +142,16 @@ def help_(c: Conversation) -> None:
 
 
 def check_in(c: Conversation) -> None:
-    """A check-in or a red flag: recorded, assessed, answered kindly."""
-    assessment = record_check_in(c.session, c.clinic, c.client, answer=c.reply.answer,
-                                 pain=c.reply.pain, red_flags=c.reply.red_flags, source="sms",
-                                 now=c.now, inbound_id=c.inbound.id,
-                                 reply_text=c.inbound.body).assessment
+    """A check-in or a red flag: recorded, assessed, answered kindly. A concern whose alert waits
+    for the clinic's quiet hours says when the team will see it, not that it has been told."""
+    result = record_check_in(c.session, c.clinic, c.client, answer=c.reply.answer,
+                             pain=c.reply.pain, red_flags=c.reply.red_flags, source="sms",
+                             now=c.now, inbound_id=c.inbound.id, reply_text=c.inbound.body)
     advice = {rules.URGENT: "urgent_advice", rules.CONCERN: "concern_advice"}
-    c.answer(advice.get(assessment.severity, "checkin_thanks"), answer=c.reply.answer)
+    params = {"answer": c.reply.answer}
+    if result.team_sees_at is not None:
+        params["team_sees_at"] = result.team_sees_at.isoformat()
+    c.answer(advice.get(result.assessment.severity, "checkin_thanks"), **params)
 
 
 def _appointment_answer(status: str, kind: str) -> Callable[[Conversation], None]:
@@ -158,6 +165,10 @@ def _appointment_answer(status: str, kind: str) -> Callable[[Conversation], None
         c.answer(kind)
 
     return act
+
+
+def keep(c: Conversation) -> None:
+    """A phone's reaction to one of our texts: kept for the inbox (stored above), nothing else."""
 
 
 def clarify(c: Conversation) -> None:
@@ -178,5 +189,6 @@ ACTIONS: dict[Intent, Callable[[Conversation], None]] = {
     Intent.RED_FLAG: check_in,
     Intent.CONFIRM: _appointment_answer("confirmed", "appointment_confirmed"),
     Intent.RESCHEDULE: _appointment_answer("reschedule_requested", "appointment_reschedule"),
+    Intent.REACTION: keep,
     Intent.UNKNOWN: clarify,
 }

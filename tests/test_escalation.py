@@ -21,6 +21,7 @@ from service.domain.escalation import (
     renotification_due,
     unanswered,
 )
+from service.domain.replies import RED_FLAGS
 
 OPENED = datetime(2025, 3, 4, 14, 0, tzinfo=UTC)
 
@@ -80,7 +81,19 @@ def test_every_concern_reason_is_listed():
 
 
 def test_red_flag_is_urgent():
-    assert assess(None, None, ("numbness",), None) == Assessment(URGENT, ("red flag: numbness",))
+    assert assess(None, None, ("numbness",), None) == Assessment(URGENT, ("red flag: numbness or tingling",))
+
+
+def test_staff_read_every_red_flag_in_words_not_codes():
+    reasons = assess(None, None, RED_FLAGS, None).reasons
+    assert reasons == (
+        "red flag: numbness or tingling",
+        "red flag: new leg weakness",
+        "red flag: loss of bladder or bowel control",
+        "red flag: fever",
+        "red flag: cannot walk or stand",
+    )
+    assert not any("_" in reason for reason in reasons)
 
 
 def test_red_flag_is_urgent_even_when_the_client_says_better():
@@ -98,8 +111,8 @@ def test_several_red_flags_and_concerns_all_listed_urgent_first():
     assert result == Assessment(
         URGENT,
         (
-            "red flag: numbness",
-            "red flag: bladder control",
+            "red flag: numbness or tingling",
+            "red flag: bladder control",  # a flag named in words already is kept as it is
             "said worse",
             "pain 8/10",
             "pain up 3 from baseline 5",

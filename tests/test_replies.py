@@ -349,8 +349,9 @@ def test_language(text, language):
 
 def test_reply_defaults_and_values():
     reply = interpret("who is this")
-    assert reply == Reply(Intent.UNKNOWN)
+    assert reply == Reply(Intent.UNKNOWN, language_clear=True)
     assert reply.language == "en"
+    assert Reply(Intent.UNKNOWN) == Reply(Intent.UNKNOWN, None, None, (), "en", False)
     assert Intent.OPT_OUT == "opt_out" and str(Intent.RED_FLAG) == "red_flag"
 
 

@@ -1,12 +1,14 @@
 """When a client's reply must reach the clinic, and how often to chase staff until someone acknowledges it.
 
-Pure (stdlib only, no Flask, no database): the reply interpreter turns an SMS into plain values
+Pure (no Flask, no database): the reply interpreter turns an SMS into plain values
 (answer, pain score, red-flag words) and the caller stores the outcome. Keeping the rules here means
 every threshold in DESIGN.md ("Replies and escalation") is one line of code with a test beside it.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from service.domain import replies
 
 CONCERN = "concern"
 URGENT = "urgent"
@@ -19,6 +21,15 @@ HIGH_PAIN = 7  # 7/10 or more is a concern on its own
 # 2 points is the smallest change in a 0-10 pain score that matters for low back pain, so a rise of
 # 2+ over the client's own baseline is a concern even when the absolute score is still moderate.
 MEANINGFUL_RISE = 2
+
+# What staff read for each red flag, on the dashboard, in alerts and in exports: words, not codes.
+RED_FLAG_WORDS = {
+    replies.NUMBNESS: "numbness or tingling",
+    replies.LEG_WEAKNESS: "new leg weakness",
+    replies.BLADDER_BOWEL: "loss of bladder or bowel control",
+    replies.FEVER: "fever",
+    replies.CANNOT_WALK: "cannot walk or stand",
+}
 
 DEFAULT_RENOTIFY_INTERVAL = timedelta(minutes=30)
 DEFAULT_RENOTIFY_MAX = 3
@@ -76,7 +87,7 @@ def assess(
     _check_pain(baseline_pain, "baseline_pain")
     said = _normalise_answer(answer)
 
-    urgent = tuple(f"red flag: {flag.strip()}" if flag.strip() else "red flag" for flag in red_flags)
+    urgent = tuple(f"red flag: {_words(flag)}" if flag.strip() else "red flag" for flag in red_flags)
     concern: list[str] = []
     if said == "worse":
         concern.append("said worse")
@@ -131,6 +142,12 @@ def unanswered(escalation: OpenEscalation, max_count: int = DEFAULT_RENOTIFY_MAX
     if max_count < 0:
         raise ValueError(f"max_count must not be negative, got {max_count}")
     return escalation.notify_count >= max_count
+
+
+def _words(flag: str) -> str:
+    """A red flag as staff read it; a flag named in words already is kept as it is."""
+    flag = flag.strip()
+    return RED_FLAG_WORDS.get(flag, flag.replace("_", " "))
 
 
 def _check_pain(value: int | None, name: str) -> None:

@@ -5,6 +5,9 @@ shape every choice below:
 - texting someone who asked us to stop: opt-out wording is read generously and outranks everything;
 - missing a red flag: red-flag wording is read generously, reported whatever the intent, and only a
   simple direct negation ("no numbness", "sin fiebre") cancels it.
+A third shapes the first step: phones send a reaction to one of our texts as a text that quotes it
+("Liked “Reply 1 better, 2 same, 3 worse…”"), full of our own answer words. A message that is exactly
+a reaction is read as nothing else; one word more and it is read as an ordinary message.
 Everything is matched on a folded copy of the text (casefolded, NFKC, accents and apostrophes removed),
 so the word lists below are written in plain lower-case ASCII: "peór" and "PEOR" both read "peor",
 "can't" and "can’t" both read "cant".
@@ -24,6 +27,7 @@ class Intent(StrEnum):
     CONFIRM = "confirm"
     RESCHEDULE = "reschedule"
     RED_FLAG = "red_flag"
+    REACTION = "reaction"  # a phone's like/love/... of one of our texts: never an answer
     UNKNOWN = "unknown"
 
 
@@ -34,6 +38,11 @@ class Reply:
     pain: int | None = None  # 0-10 when the text gives a score
     red_flags: tuple[str, ...] = ()  # detected whatever the intent, in RED_FLAGS order
     language: str = "en"  # "es" when the text is recognisably Spanish, else "en"
+    language_clear: bool = False  # enough words to say so ("3" or "STOP" are in no language)
+
+    def answer_language(self, usual: str) -> str:
+        """Answer in the language the client wrote in when that is clear, else in their usual one."""
+        return self.language if self.language_clear else usual
 
 
 BETTER, SAME, WORSE = "better", "same", "worse"
@@ -92,6 +101,47 @@ def _fold(text: str) -> _Text:
     text = _SPACED_SLASH.sub(r"\1/\2", text)
     clauses = (" ".join(_WORD.findall(part)) for part in _CLAUSE_BREAK.split(text))
     return _Text(raw=text, clauses=tuple(c for c in clauses if c))
+
+
+# --------------------------------------------------------------------------------------------------
+# Reactions. An iPhone sends a reaction (tapback) to a phone that is not an iPhone as a text: a verb,
+# then the text it reacts to in quotes, cut short with "…" when long. Android apps write their own
+# verbs, and Google Messages wraps the parts in invisible spaces instead of quotes. Spanish iPhones
+# write Spanish verbs. Only a message that is exactly such a reaction counts: no word may follow it.
+
+_QUOTES = "\"“”„‟«»‘’‚‛'"
+_EMOJI = rf"[^\w\s{_QUOTES}]{{1,16}}"  # a reaction's emoji (skin tone included): no letters or digits
+_REACTION_VERBS = {
+    "en": (r"liked|loved|disliked|laughed at|emphasi[sz]ed|questioned"
+           r"|removed an? (?:like|heart|dislike|laugh|exclamation(?: point| mark)?|emphasis"
+           r"|question mark) from"
+           rf"|reacted (?:with )?{_EMOJI} to|removed {_EMOJI} from|{_EMOJI} to"),
+    # Folded like everything else: "Le gustó" reads "le gusto", "Se rió de" reads "se rio de".
+    "es": (r"(?:no )?le (?:gusto|gusta|encanto|encanta)|le dio risa|se rio de|enfatizo|destaco"
+           rf"|exclamo por|cuestiono|dudo sobre|reacciono (?:con )?{_EMOJI} a"),
+}
+# The quoted text runs to the end: a closing quote, or the "..." of a text cut short.
+_REACTIONS = tuple(
+    (language, re.compile(rf"(?:{verbs}) ?[{_QUOTES}](?s:.+)(?:[{_QUOTES}]|(?<=\.\.\.))"))
+    for language, verbs in _REACTION_VERBS.items()
+)
+# Google Messages: hair space, verb, the emoji between zero-width spaces (non-joiners when taking a
+# reaction back), hair space, the text reacted to, hair space, hair space.
+_GOOGLE_REACTION = re.compile("\u200a[^\u200a\u200b\u200c]*([\u200b\u200c])[^\u200b\u200c]{1,16}\\1"
+                              "[^\u200a\u200b\u200c]*\u200a(?s:.*)\u200a[^\u200a]*\u200a")
+
+
+def _reaction(text: str) -> str | None:
+    """The language of a reaction's verb when the whole message is a reaction, else None."""
+    text = text[:MAX_CHARS]
+    if _GOOGLE_REACTION.fullmatch(text.strip("\r\n ")):
+        return "en"
+    # Folded, but quotes, emoji and "..." kept; invisible marks and variation selectors dropped.
+    plain = unicodedata.normalize("NFKC", text).casefold()
+    plain = "".join(c for c in unicodedata.normalize("NFKD", plain)
+                    if unicodedata.category(c) not in ("Mn", "Cf"))
+    plain = " ".join(plain.split())
+    return next((language for language, pattern in _REACTIONS if pattern.fullmatch(plain)), None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -574,12 +624,20 @@ EN_WORDS = frozenset(
 )
 
 
-def _language(text: _Text, hits: list[str]) -> str:
-    """Spanish when the rules that matched, or the words used, are mostly Spanish."""
+# A language is clear from two of its words, outweighing the other language two to one: one word
+# ("STOP", "peor", "si") is used whatever the language, and a number is in none.
+CLEAR_WORDS, CLEAR_RATIO = 2, 2
+
+
+def _language(text: _Text, hits: list[str]) -> tuple[str, bool]:
+    """Spanish when the rules that matched, or the words used, are mostly Spanish; and whether that
+    is clear enough to answer in it rather than in the client's usual language."""
     words = text.flat.split()
-    es = sum(w in ES_WORDS for w in words) + 3 * hits.count("es")
-    en = sum(w in EN_WORDS for w in words) + 3 * hits.count("en")
-    return "es" if es > en else "en"
+    counts = {"es": sum(w in ES_WORDS for w in words), "en": sum(w in EN_WORDS for w in words)}
+    score = {lang: n + 3 * hits.count(lang) for lang, n in counts.items()}
+    language, other = ("es", "en") if score["es"] > score["en"] else ("en", "es")
+    clear = counts[language] >= CLEAR_WORDS and score[language] >= CLEAR_RATIO * score[other]
+    return language, clear
 
 
 # --------------------------------------------------------------------------------------------------
@@ -592,7 +650,10 @@ def interpret(text: str, reminder_open: bool = False) -> Reply:
     re-subscribing. Every field is filled whatever the intent, so the caller can still escalate a red
     flag that came with an opt-out.
     """
-    folded = _fold(text if isinstance(text, str) else "")
+    text = text if isinstance(text, str) else ""
+    if (language := _reaction(text)) is not None:
+        return Reply(Intent.REACTION, language=language)
+    folded = _fold(text)
     flat, hits = folded.flat, []
 
     opt_out = bool(
@@ -626,7 +687,7 @@ def interpret(text: str, reminder_open: bool = False) -> Reply:
         intent = Intent.CHECKIN
     else:
         intent = Intent.UNKNOWN
-    return Reply(intent, answer, pain, red_flags, _language(folded, hits))
+    return Reply(intent, answer, pain, red_flags, *_language(folded, hits))
 
 
 def _appointment_intent(text: _Text, reminder_open: bool, hits: list[str]) -> Intent | None:
