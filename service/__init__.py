@@ -58,6 +58,8 @@ def _init_web(app: Flask, exempt_from_csrf) -> None:
     csrf.init_app(app)
     for blueprint in exempt_from_csrf:  # API keys and Twilio signatures protect these
         csrf.exempt(blueprint)
+    # The client's page has no cookie session: its forms carry a token bound to the signed link.
+    csrf.exempt(client_page_bp)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=lambda: g.get("locale", "en"))
     # Numbers people can tap: {{ number|phone(region) }} inside <a href="{{ number|tel }}">.

@@ -3,7 +3,7 @@
 Logs leave the service (journald, a log shipper), so they must never hold a message body or a
 phone number in full. The code logs neither; as a safety net, a filter on the handler masks
 anything that looks like a phone number in every record, whoever logged it (all but the last 3
-digits).
+digits), and the token of a client's page link (`/c/<redacted>`).
 """
 
 import json
@@ -24,6 +24,8 @@ _PHONE = re.compile(
     r"|(?<![\w.])\d{10,15}(?![\w.])"  # the same digits without the +
     r"|(?<!\w)\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?!\w)"  # US national: (202) 555-0123
 )
+# A client's page link is their credential: its token never reaches a log.
+_CLIENT_LINK = re.compile(r"/c/[^/\s?#\"']+")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")  # a proxy's id is kept only if it is harmless
 _RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 QUIET_BLUEPRINTS = ("health",)  # probes and scrapes every few seconds: logged only when failing
@@ -35,7 +37,11 @@ def _mask(match: re.Match) -> str:
 
 
 def mask_phones(text: str) -> str:
-    return _PHONE.sub(_mask, text)
+    return _PHONE.sub(_mask, redact_links(text))
+
+
+def redact_links(text: str) -> str:
+    return _CLIENT_LINK.sub("/c/<redacted>", text)
 
 
 class MaskPhoneNumbers(logging.Filter):
@@ -114,9 +120,10 @@ def _finish_request(response):
         _start_request()
     response.headers["X-Request-ID"] = g.request_id
     if request.blueprint not in QUIET_BLUEPRINTS or response.status_code >= 400:
-        # The path only: query strings can carry anything.
-        log.info("%s %s %s", request.method, request.path, response.status_code, extra={
-            "method": request.method, "path": request.path, "status": response.status_code,
+        # The path only (query strings can carry anything), without a client link's token.
+        path = redact_links(request.path)
+        log.info("%s %s %s", request.method, path, response.status_code, extra={
+            "method": request.method, "path": path, "status": response.status_code,
             "duration_ms": round((time.perf_counter() - g.request_started) * 1000, 1),
         })
     return response

@@ -4,7 +4,8 @@ erasure. The CLI (`export-client`, `erase-client`) and the staff web UI call the
 Erasure removes what identifies the person: name, phone, email, the texts they sent and the texts
 we sent them, staff notes, the booking system's ids, the details of their audit events. The rows
 themselves stay, anonymous (a visit, a pain score, an escalation's rule), so a clinic's counts
-and the metrics stay right. What was still to be sent is cancelled.
+and the metrics stay right. What was still to be sent is cancelled, and the client's page link
+stops working (a neutral page that names no one and accepts nothing).
 """
 
 from datetime import datetime
@@ -31,6 +32,11 @@ ERASED = "[erased]"
 
 class ClientBusy(Exception):
     """A message to the client is being sent right now: its outcome would write the body back."""
+
+
+def is_erased(client: Client) -> bool:
+    """Their page link then shows a neutral page and accepts nothing."""
+    return client.name == ERASED
 
 
 def export_client(session: Session, client: Client, now: datetime) -> dict:
@@ -77,6 +83,7 @@ def erase_client(session: Session, client: Client, now: datetime, actor: str) ->
                     .values(ack_note=None))
     session.execute(update(AuditEvent).where(AuditEvent.client_id == client.id).values(detail={}))
     client.name, client.phone, client.email = ERASED, None, None
+    client.link_version += 1  # every link sent to them stops working
     session.add(client)
     audit.record(session, "client_erased", clinic_id=client.clinic_id, client_id=client.id,
                  actor=actor)

@@ -1,6 +1,7 @@
 """The staff app and the client page through HTTP: accounts, CSRF, rate limit, tenant isolation,
 enrolment, the contraindication block, the client's signed link."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -243,7 +244,15 @@ def test_api_endpoints_are_404_for_another_clinic_s_key(app, client, session, cl
 def client_link(app, logged_in, session):
     enrol_form(logged_in, next_appointment="2026-06-17T15:30")
     client_row = session.exec(select(Client)).one()
-    return client_page_url(app.extensions["aftercare.config"], client_row.id).split("/c/")[1]
+    return client_page_url(app.extensions["aftercare.config"], client_row.id,
+                           client_row.link_version).split("/c/")[1]
+
+
+def form_token(response) -> str:
+    """The first form's token on the client's page (the check-in): bound to the link, no cookie."""
+    match = re.search(r'name="form_token" value="([^"]+)"', response.get_data(as_text=True))
+    assert match, "no form token on the page"
+    return match.group(1)
 
 
 def test_client_page_shows_the_window_and_the_appointment(client, client_link, clock):
@@ -257,8 +266,8 @@ def test_client_page_shows_the_window_and_the_appointment(client, client_link, c
 
 def test_worse_on_the_client_page_opens_an_escalation(client, session, client_link):
     page = client.get(f"/c/{client_link}")
-    response = client.post(f"/c/{client_link}/checkin",
-                           data={"answer": "worse", "csrf_token": csrf_token(page)})
+    response = client.post(f"/c/{client_link}/checkin", follow_redirects=True,
+                           data={"answer": "worse", "form_token": form_token(page)})
     assert "pause back walking" in response.get_data(as_text=True)
     assert session.exec(select(Escalation)).one().severity == "concern"
     assert session.exec(select(CheckIn)).one().source == "web"
@@ -267,14 +276,14 @@ def test_worse_on_the_client_page_opens_an_escalation(client, session, client_li
 def test_pain_score_from_the_slider(client, session, client_link):
     page = client.get(f"/c/{client_link}")
     client.post(f"/c/{client_link}/checkin",
-                data={"answer": "score", "pain": "8", "csrf_token": csrf_token(page)})
+                data={"answer": "score", "pain": "8", "form_token": form_token(page)})
     assert session.exec(select(CheckIn)).one().pain == 8
     assert session.exec(select(Escalation)).one().reasons == ["pain 8/10", "pain up 2 from baseline 6"]
 
 
 def test_opt_out_on_the_page_stops_texts_and_emails(client, session, client_link):
-    page = client.get(f"/c/{client_link}")
-    client.post(f"/c/{client_link}/optout", data={"csrf_token": csrf_token(page)})
+    confirm = client.get(f"/c/{client_link}/optout")
+    client.post(f"/c/{client_link}/optout", data={"stop": "both", "form_token": form_token(confirm)})
     row = session.exec(select(Client)).one()
     assert row.sms_opted_out_at and row.email_opted_out_at
     pending = session.exec(select(Message).where(Message.status == "pending")).all()

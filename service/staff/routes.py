@@ -13,6 +13,7 @@ from service.domain.contraindications import CONTRAINDICATIONS, screen
 from service.domain.escalation import URGENT
 from service.enrolment import enrol as enrol_visit
 from service.escalations import acknowledge as acknowledge_escalation
+from service.links import revoke_and_resend
 from service.maintenance import suggestion_for
 from service.models import (
     Appointment,
@@ -237,3 +238,16 @@ def erase(client_id: int):
         flash("The client's personal data was erased and their pending messages cancelled.")
         return redirect(url_for("staff.dashboard"))
     return render_template("web/staff/erase.html", client=client)
+
+
+@bp.post("/clients/<int:client_id>/link")
+def revoke_link(client_id: int):
+    """Every page link sent to the client stops working; a new one goes to them."""
+    client = owned(Client, client_id)
+    channels = revoke_and_resend(db.session(), clinic(), client, utcnow(),
+                                 actor=f"staff:{current_user.id}")
+    db.session().commit()
+    by = " and ".join({"sms": "text", "email": "email"}[c] for c in channels)
+    flash("Old links no longer work. " + (f"A new link is on its way by {by}." if channels else
+          "No new link was sent: the client has no phone or email we may use."))
+    return redirect(url_for("staff.client_page", client_id=client.id))

@@ -75,7 +75,7 @@ def test_worse_on_the_client_link_reaches_the_dashboard(browser, page, live, own
     enrol(page, base)
     page.wait_for_selector("[data-testid=timeline]")
     client = db.exec(select(Client)).one()
-    link = client_page_url(app.extensions["aftercare.config"], client.id)
+    link = client_page_url(app.extensions["aftercare.config"], client.id, client.link_version)
 
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
     phone.goto(link)
@@ -101,7 +101,7 @@ def test_a_client_switched_to_spanish_sees_their_page_in_spanish(page, live, own
     page.select_option("#language", "es")
     page.click("text=Save language")
     page.wait_for_selector("text=Language saved.")
-    page.goto(client_page_url(app.extensions["aftercare.config"], client.id))
+    page.goto(client_page_url(app.extensions["aftercare.config"], client.id, client.link_version))
     assert "¿Cómo siente la espalda?" in page.inner_text("body")
     assert page.get_attribute("html", "lang") == "es"
     shot(page, "client-page-es")
@@ -120,7 +120,7 @@ def test_no_page_scrolls_sideways_at_390px(page, live, owner, db):
         page.goto(base + url)
         if not no_horizontal_scroll(page):
             wide.append(url)
-    page.goto(client_page_url(app.extensions["aftercare.config"], client.id))
+    page.goto(client_page_url(app.extensions["aftercare.config"], client.id, client.link_version))
     if not no_horizontal_scroll(page):
         wide.append("/c/<token>")
     shot(page, "client-page-long-name")
