@@ -15,7 +15,7 @@ from service import create_app as create_service_app
 from service import db
 from service.api.routes import error, require_api_key
 from service.domain import careplan
-from service.enrolment import upsert_client
+from service.enrolment import channels_for, upsert_client
 from service.extensions import csrf
 from service.maintenance import plan_settings_for
 from service.models import Visit, utcnow
@@ -47,12 +47,12 @@ def create_app():
         visit = Visit(clinic_id=g.clinic.id, client_id=client.id, external_id=data.external_id,
                       occurred_at=data.occurred_at or now, visit_number=number,
                       pain_before=data.pain_before, pain_after=data.pain_after,
-                      channels=list(data.resolved_channels()))
+                      channels=list(channels_for(client, g.clinic, data.channels)))
         session.add(visit)
         session.commit()
         facts = careplan.VisitFacts(occurred_at=visit.occurred_at, visit_number=number,
                                     time_zone=client.time_zone, channels=tuple(visit.channels),
-                                    appointment_at=None)
+                                    appointment_at=None, enrolled_at=now)
         planned = careplan.plan_visit(facts, plan_settings_for(session, g.clinic, client))
         for message in planned:
             scheduler.add_job(baseline.send_planned, "date", run_date=message.due_at,

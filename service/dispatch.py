@@ -35,7 +35,7 @@ from service.channels import (
     build_channels,
 )
 from service.config import Config
-from service.db import dialect_insert, make_async_engine
+from service.db import make_async_engine
 from service.domain import careplan
 from service.domain.sendtime import SendTimeFacts, skip_reason
 from service.escalations import STAFF_ALERT
@@ -231,6 +231,10 @@ class Dispatcher:
                 status = "cancelled" if reason in ("opted_out", "no_consent") else "skipped"
                 recorder.add(row, _outcome(row.message, status, error_code=reason))
                 held[status] += 1
+                # A STOP that raced the claim: the message goes by email, as after a failure.
+                if reason == "opted_out" and row.message.channel == "sms":
+                    if fallback := _email_fallback(row, now):
+                        recorder.pending.fallbacks.append(fallback)
                 continue
             try:
                 outgoing = self._render(row)
@@ -320,6 +324,9 @@ class Dispatcher:
             "clinic_name": clinic.name,
             "clinic_phone": clinic.phone,
             "first_visit": bool(visit and visit.visit_number == 1),
+            # A late enrolment's window text says the window began at the session, not now.
+            "window_started_earlier": bool(
+                visit and careplan.window_started_earlier(visit.occurred_at, utcnow())),
             # Lazy: formatted only if the template shows them (babel and signing are costly).
             "window_ends": visit and _Lazy(lambda: local_time_label(
                 careplan.window_ends_at(visit.occurred_at), zone, language)),
@@ -433,25 +440,25 @@ def _send_time_state(session: Session, rows: list[Row]) -> tuple[dict[int, str],
 
 
 def _email_fallback(row: Row, now: datetime) -> dict | None:
-    """An SMS that can never reach the client goes by email, unless the visit emails anyway."""
-    client, visit, message = row.client, row.visit, row.message
-    if message.kind not in careplan.PLAN_KINDS or not client or not client.email:
-        return None
-    if visit and "email" in visit.channels:
+    """A plan SMS that cannot reach the client (a permanent failure, an opt-out) goes by email
+    now. Its key is the planned email's: a message the visit also emails (both channels chosen)
+    is not added twice, and one cancelled for its channel goes after all (outbox.add_or_reopen)."""
+    client, message = row.client, row.message
+    if (message.kind not in careplan.PLAN_KINDS or not client or not client.email
+            or client.email_opted_out_at):
         return None
     return {
         "clinic_id": message.clinic_id, "client_id": client.id, "visit_id": message.visit_id,
         "appointment_id": message.appointment_id, "kind": message.kind, "channel": "email",
         "recipient": client.email, "due_at": now, "next_attempt_at": now, "status": "pending",
-        "attempts": 0, "dedupe_key": f"{message.dedupe_key}:email-fallback", "created_at": now,
+        "attempts": 0, "dedupe_key": f"visit:{message.visit_id}:{message.kind}:email",
+        "created_at": now,
     }
 
 
 def _after_sends(conn, fallbacks: list[dict], opted_out: list[int], texted: list[int],
                  now: datetime) -> None:
-    if fallbacks:
-        # The dedupe key makes a second fallback for the same message a no-op.
-        conn.execute(dialect_insert(conn)(Message.__table__).on_conflict_do_nothing(), fallbacks)
+    outbox.add_or_reopen(conn, fallbacks)  # by dedupe key: a second fallback is a no-op
     if opted_out:
         conn.execute(update(Client.__table__)
                      .where(Client.id.in_(opted_out), Client.sms_opted_out_at.is_(None))

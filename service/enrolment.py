@@ -1,12 +1,15 @@
-"""Enrolment: a visit, its client and every planned message are written in one transaction."""
+"""Enrolment: a visit, its client and every planned message are written in one transaction.
+Also re-deciding a client's channels when their opt-outs or choice change."""
 
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import Row, bindparam, insert
+from sqlalchemy import Row, bindparam, insert, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, func, select, update
+from sqlmodel import Session, func, select
 
+from service import outbox
 from service.domain import careplan
 from service.maintenance import plan_settings_for
 from service.models import Appointment, AuditEvent, Client, Clinic, Message, Visit
@@ -33,10 +36,6 @@ _outbox = Message.__table__
 _INSERT_MESSAGES = insert(_outbox).returning(
     _outbox.c.id, _outbox.c.kind, _outbox.c.channel, _outbox.c.due_at, _outbox.c.status,
     sort_by_parameter_order=True)  # ids in plan order, as the ORM gave them
-_CANCEL_PENDING = (update(_outbox)
-                   .where(_outbox.c.id.in_(bindparam("ids", expanding=True)),
-                          _outbox.c.status == "pending")
-                   .values(status="cancelled", error_code="superseded"))
 _INSERT_AUDIT_EVENT = insert(AuditEvent.__table__)  # created_at: the column default too
 
 
@@ -90,7 +89,7 @@ def _write(session: Session, clinic: Clinic, data: VisitIn, now: datetime,
     visit = Visit(clinic_id=clinic.id, client_id=client.id, external_id=data.external_id,
                   occurred_at=occurred_at, visit_number=visit_number,
                   pain_before=data.pain_before, pain_after=data.pain_after,
-                  channels=list(data.resolved_channels()))
+                  channels=list(channels_for(client, clinic, data.channels)))
     session.add(visit)
     session.flush()
 
@@ -104,6 +103,7 @@ def _write(session: Session, clinic: Clinic, data: VisitIn, now: datetime,
     facts = careplan.VisitFacts(
         occurred_at=occurred_at, visit_number=visit_number, time_zone=client.time_zone,
         channels=tuple(visit.channels), appointment_at=appointment and appointment.starts_at,
+        enrolled_at=now,
     )
     settings = plan_settings_for(session, clinic, client)
     if data.rebook_weeks:  # the clinician chose the interval for this visit
@@ -162,5 +162,75 @@ def _supersede_pending(session: Session, client: Client, new_visit_at: datetime)
                for id_, kind, starts_at in rows]
     ids = careplan.superseded_by_new_visit(pending, new_visit_at)
     if ids:
-        session.execute(_CANCEL_PENDING, {"ids": ids})
+        session.execute(outbox.CANCEL, {"ids": ids, "reason": "superseded"})
     return ids
+
+
+def channels_for(client: Client, clinic: Clinic,
+                 requested: list[str] | tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """careplan.channels_for with this client's facts."""
+    return careplan.channels_for(
+        can_text=client.can_receive_sms,
+        can_email=bool(client.email and not client.email_opted_out_at),
+        choice=client.channel_choice, requested=requested, clinic_both=clinic.both_channels)
+
+
+# A plan message that may still go: pending, or cancelled only for its channel and still ahead.
+_LIVE = or_(Message.status == "pending",
+            (Message.status == "cancelled") & Message.error_code.in_(outbox.REOPENABLE)
+            & (Message.next_attempt_at > bindparam("now")))
+# Every plan message of the client's visits that have one still to go (with what already went).
+_SLOTS = (select(Message.id, Message.visit_id, Message.kind, Message.channel, Message.status,
+                 Message.error_code, Message.due_at, Message.appointment_id, Visit.channels,
+                 _LIVE.label("live"))
+          .join(Visit, Message.visit_id == Visit.id)
+          .where(Message.kind.in_(careplan.PLAN_KINDS),
+                 Message.visit_id.in_(select(Message.visit_id).where(
+                     Message.client_id == bindparam("client_id"),
+                     Message.kind.in_(careplan.PLAN_KINDS), _LIVE)))
+          .order_by(Message.id))
+_GONE = ("claimed", "sent", "delivered", "undelivered")  # on its way or out already
+
+
+def replan_channels(session: Session, client: Client, now: datetime) -> None:
+    """After the client's opt-outs or channel choice changed: each plan message still to come
+    goes on the channels the rule now gives (careplan.channels_for). A row on a channel no
+    longer used is cancelled ("channel_changed"); a channel now used gets its row back, or a new
+    one, at the same due time (at once if that passed while the message waited on the other
+    channel). A message that went, or is going, on one channel is never added on another, and
+    one that no wanted channel can carry (it failed there) stays where it is. The caller
+    commits."""
+    clinic = session.get(Clinic, client.clinic_id)
+    settings = clinic.plan_settings()
+    slots = defaultdict(list)
+    for row in session.exec(_SLOTS, params={"client_id": client.id, "now": now}):
+        slots[row.visit_id, row.kind].append(row)
+    cancel, add = [], []
+    for (visit_id, kind), rows in slots.items():
+        if not any(r.live for r in rows):
+            continue
+        # A visit planned on both had both chosen; one channel may be the default rule's pick,
+        # which is what re-deciding is for.
+        chosen = rows[0].channels if len(rows[0].channels) > 1 else None
+        wanted = channels_for(client, clinic, chosen)
+        if any(r.status in _GONE for r in rows):
+            cancel += [r.id for r in rows if r.status == "pending" and r.channel not in wanted]
+            continue
+        # The row on each channel (its dedupe key is per channel; a pending one if several).
+        on = {r.channel: r for r in sorted(rows, key=lambda r: r.status == "pending")}
+        carriers = [c for c in wanted if c not in on or on[c].live or on[c].status == "cancelled"
+                    and on[c].error_code in outbox.REOPENABLE]
+        if wanted and not carriers:  # it failed on what is wanted: leave it where it is
+            continue
+        cancel += [r.id for r in rows if r.status == "pending" and r.channel not in carriers]
+        due = min(r.due_at for r in rows if r.live)
+        at = careplan.defer_for_quiet_hours(max(due, now), client.time_zone, settings)
+        add += [{"clinic_id": clinic.id, "client_id": client.id, "visit_id": visit_id,
+                 "appointment_id": rows[0].appointment_id, "kind": kind, "channel": channel,
+                 "recipient": client.phone if channel == "sms" else client.email,
+                 "due_at": due, "next_attempt_at": at, "created_at": now,
+                 "dedupe_key": f"visit:{visit_id}:{kind}:{channel}"}
+                for channel in carriers if on.get(channel) is None or on[channel].status != "pending"]
+    connection = session.connection()
+    outbox.cancel(connection, cancel, outbox.CHANNEL_CHANGED)
+    outbox.add_or_reopen(connection, add)

@@ -10,9 +10,10 @@ import json
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, or_, select, text, update
 from sqlalchemy.engine import Connection
 
+from service.db import dialect_insert
 from service.models import Message, UTCDateTime
 
 table = Message.__table__
@@ -153,3 +154,36 @@ def record_delivery(conn: Connection, message_id: int, provider_id: str, status:
         .values(provider_id=provider_id, **changes)
     )
     return result.rowcount == 1
+
+
+# --- a plan message changing channel (enrolment.replan_channels, the dispatcher's fallback) ---
+
+CHANNEL_CHANGED = "channel_changed"
+# Cancelled only because its channel was not in use: it may go again once that channel is.
+REOPENABLE = ("opted_out", CHANNEL_CHANGED)
+
+CANCEL = (update(table)
+          .where(table.c.id.in_(bindparam("ids", expanding=True)), table.c.status == "pending")
+          .values(status="cancelled", error_code=bindparam("reason")))
+
+
+def cancel(conn: Connection, ids: list[int], reason: str) -> None:
+    """Pending rows cancelled; a row already claimed is decided by its send-time checks."""
+    if ids:
+        conn.execute(CANCEL, {"ids": ids, "reason": reason})
+
+
+def add_or_reopen(conn: Connection, rows: list[dict]) -> None:
+    """Rows on a channel now used, by dedupe key: a new key is inserted; a row with the key that
+    was cancelled only for its channel (REOPENABLE) goes back to pending, at the given time and
+    address; any other row with the key (sent, pending, superseded...) stays as it is: a message
+    never goes twice on one channel."""
+    if not rows:
+        return
+    insert = dialect_insert(conn)(table)
+    conn.execute(insert.on_conflict_do_update(
+        index_elements=[table.c.dedupe_key],
+        # (IN cannot be bound in an executemany)
+        where=(table.c.status == "cancelled") & or_(*(table.c.error_code == r for r in REOPENABLE)),
+        set_={"status": "pending", "error_code": None, "recipient": insert.excluded.recipient,
+              "next_attempt_at": insert.excluded.next_attempt_at}), rows)

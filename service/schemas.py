@@ -18,6 +18,8 @@ from pydantic import (
 )
 
 LANGUAGES = ("en", "es")
+# How late a visit may be enrolled: past this, its aftercare has no use left.
+OCCURRED_AT_MAX_AGE = timedelta(days=14)
 Channel = Literal["sms", "email"]
 
 
@@ -80,11 +82,19 @@ class VisitIn(Strict):
     external_id: str | None = Field(default=None, min_length=1, max_length=100,
                                     description="the booking system's id; retries are idempotent")
     client: ClientIn
-    occurred_at: AwareDatetime | None = Field(default=None, description="the session; now by default")
+    occurred_at: AwareDatetime | None = Field(default=None, description=(
+        f"the session; now by default. At most {OCCURRED_AT_MAX_AGE.days} days ago (and not in "
+        "the future). A late enrolment sends what is already due at once and leaves out what "
+        "is past its use: no window texts once the 24-hour window is over, and a check-in "
+        "falling due with the follow-up is not sent separately."))
     visit_number: int | None = Field(default=None, ge=1, le=10_000)
     pain_before: int | None = Field(default=None, ge=0, le=10)
     pain_after: int | None = Field(default=None, ge=0, le=10)
-    channels: list[Channel] | None = Field(default=None, min_length=1, max_length=2)
+    channels: list[Channel] | None = Field(default=None, min_length=1, max_length=2, description=(
+        "by default each message goes once: by SMS when the client has a phone with consent "
+        "(and has not opted out), else by email, falling back to the other channel on a "
+        "permanent failure or an opt-out. Give both to send each message on both; the "
+        "client's own choice on their page comes first."))
     next_appointment: AppointmentIn | None = None
     rebook_weeks: int | None = Field(default=None, ge=1, le=6,
                                      description="no appointment yet: nudge to rebook after N weeks")
@@ -95,35 +105,26 @@ class VisitIn(Strict):
         occurred = self.occurred_at or now
         if occurred > now + timedelta(minutes=5):
             errors["occurred_at"] = "is in the future"
-        elif occurred < now - timedelta(days=14):
-            errors["occurred_at"] = "is more than 14 days ago"
+        elif occurred < now - OCCURRED_AT_MAX_AGE:
+            errors["occurred_at"] = f"is more than {OCCURRED_AT_MAX_AGE.days} days ago"
         if self.next_appointment and self.next_appointment.starts_at <= occurred:
             errors["next_appointment.starts_at"] = "must be after the visit"
         if self.next_appointment and self.rebook_weeks:
             errors["rebook_weeks"] = "give a next appointment or a rebooking interval, not both"
-        channels = self.resolved_channels()
-        if "sms" in channels:
-            if not self.client.phone:
-                errors["client.phone"] = "is required to send SMS"
-            elif not self.client.sms_consent:
-                errors["client.sms_consent"] = "must be true to send SMS (record the client's consent)"
-        if "email" in channels and not self.client.email:
-            errors["client.email"] = "is required to send email"
-        if not channels:
-            errors["channels"] = "no channel: give a phone with SMS consent, or an email"
-        if self.channels and len(set(self.channels)) != len(self.channels):
-            errors["channels"] = "lists a channel twice"
-        return errors
-
-    def resolved_channels(self) -> tuple[str, ...]:
         if self.channels:
-            return tuple(self.channels)
-        defaults = []
-        if self.client.phone and self.client.sms_consent:
-            defaults.append("sms")
-        if self.client.email:
-            defaults.append("email")
-        return tuple(defaults)
+            if "sms" in self.channels:
+                if not self.client.phone:
+                    errors["client.phone"] = "is required to send SMS"
+                elif not self.client.sms_consent:
+                    errors["client.sms_consent"] = ("must be true to send SMS (record the "
+                                                    "client's consent)")
+            if "email" in self.channels and not self.client.email:
+                errors["client.email"] = "is required to send email"
+            if len(set(self.channels)) != len(self.channels):
+                errors["channels"] = "lists a channel twice"
+        elif not (self.client.phone and self.client.sms_consent) and not self.client.email:
+            errors["channels"] = "no channel: give a phone with SMS consent, or an email"
+        return errors
 
 
 def field_errors(exc: ValidationError) -> dict[str, str]:

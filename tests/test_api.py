@@ -41,12 +41,15 @@ def test_enrol_plans_every_message_in_one_go(client, clinic, session):
     assert visit["window_ends_at"] == "2026-06-11T14:00:00+00:00"
     assert visit["client"]["phone"] == "+12025550123"
     assert visit["client"]["baseline_pain"] == 6
-    kinds = {(m["kind"], m["channel"]) for m in visit["messages"]}
-    expected = {"window_start", "hydration", "heat", "checkin", "followup", "rebook_nudge"}
-    assert kinds == {(k, c) for k in expected for c in ("sms", "email")}
+    # A phone with consent and an email: each message once, by text (one channel by default).
+    kinds = [(m["kind"], m["channel"]) for m in visit["messages"]]
+    expected = ["window_start", "hydration", "heat", "checkin", "followup", "rebook_nudge"]
+    assert kinds == [(k, "sms") for k in expected]
+    assert visit["channels"] == ["sms"]
     first = visit["messages"][0]
-    assert first["kind"] == "window_start" and first["due_at"] == "2026-06-10T14:00:00+00:00"
-    assert session.exec(select(func.count()).select_from(Message)).one() == 12
+    # Due at once: enrolled a minute after the session.
+    assert first["kind"] == "window_start" and first["due_at"] == "2026-06-10T14:01:00+00:00"
+    assert session.exec(select(func.count()).select_from(Message)).one() == 6
 
 
 def test_national_phone_is_normalised_and_channels_follow_consent(client, clinic):
@@ -65,7 +68,7 @@ def test_retry_with_same_external_id_creates_nothing_new(client, clinic, session
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.get_json() == first.get_json()
     assert session.exec(select(func.count()).select_from(Visit)).one() == 1
-    assert session.exec(select(func.count()).select_from(Message)).one() == 12
+    assert session.exec(select(func.count()).select_from(Message)).one() == 6
 
 
 @pytest.mark.parametrize("backend", BOTH_BACKENDS)
@@ -87,7 +90,7 @@ def test_a_retry_that_loses_the_race_answers_with_the_visit_that_won(client, cli
     assert (first.status_code, again.status_code, len(looks)) == (201, 200, 2)
     assert again.data == first.data
     assert session.exec(select(func.count()).select_from(Visit)).one() == 1
-    assert session.exec(select(func.count()).select_from(Message)).one() == 12
+    assert session.exec(select(func.count()).select_from(Message)).one() == 6
 
 
 @pytest.mark.parametrize("backend", BOTH_BACKENDS)

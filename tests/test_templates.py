@@ -25,6 +25,7 @@ LONG = {
     "page_url": "https://aftercare.example.com/p/" + "a" * 28,  # 60
     "window_ends": "Wed 12:30 PM",  # the longest "EEE h:mm a" label in English
     "appointment": "Wednesday, September 30, 12:30 PM",
+    "window_started_earlier": False,
 }
 SHORT = {
     "client_name": "Al",
@@ -33,6 +34,7 @@ SHORT = {
     "page_url": "https://a.example/p/x",
     "window_ends": "Thu 4:10 PM",
     "appointment": "Fri 9:00 AM",
+    "window_started_earlier": False,
 }
 FIRST_VISIT_WORDS = "lighter pressure"
 

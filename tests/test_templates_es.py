@@ -24,6 +24,7 @@ LONG = {
     "page_url": "https://aftercare.example.com/p/" + "a" * 28,  # 60
     "window_ends": "Wed 12:30 PM",
     "appointment": "Wednesday, September 30, 12:30 PM",
+    "window_started_earlier": False,
 }
 # ... and with the longest labels local_time_label gives a Spanish client (es-MX / es-US).
 LONG_ES_LABELS = dict(LONG, window_ends="mié 11:30 p.m.", appointment="lun, 30 de sept, 11:30 p.m.")
@@ -34,6 +35,7 @@ SHORT = {
     "page_url": "https://a.example/p/x",
     "window_ends": "jue 4:10 p.m.",
     "appointment": "vie 9:00 a.m.",
+    "window_started_earlier": False,
 }
 # What dispatch adds for reply kinds and staff alerts (see service/dispatch.py, Dispatcher._render).
 EXTRA_LONG = {

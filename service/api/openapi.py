@@ -32,7 +32,9 @@ _VISIT_FIELDS = {
     "id": {"type": "integer"}, "external_id": {"type": ["string", "null"]},
     "client_id": {"type": "integer"}, "occurred_at": _TIME, "window_ends_at": _TIME,
     "visit_number": {"type": "integer"}, "pain_before": _NULLABLE_INT, "pain_after": _NULLABLE_INT,
-    "channels": {"type": "array", "items": {"type": "string"}},
+    "channels": {"type": "array", "items": {"type": "string"},
+                 "description": "the channels chosen at enrolment (one by default); the messages "
+                                "show where each one goes now"},
 }
 _MESSAGE = {
     "type": "object",

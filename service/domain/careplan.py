@@ -28,7 +28,22 @@ PLAN_KINDS = (
     REBOOK_NUDGE,
 )
 
+# Advice about the 24-hour window: pointless once the window is over.
+WINDOW_ADVICE = frozenset({WINDOW_START, HYDRATION, HEAT})
+CHANNELS = ("sms", "email")  # in order of preference: a text is read soonest
+
 WINDOW_LENGTH = timedelta(hours=24)
+# A window text sent later than this after the session must not read as if the window starts now.
+STARTS_NOW_WITHIN = timedelta(hours=1)
+# Messages due this close together are one moment: the one that covers the other goes alone.
+TOGETHER = timedelta(hours=1)
+# Which later (or simultaneous) messages of the plan make a message redundant: the window's first
+# text says what the tips say, and the follow-up asks what the check-in asks.
+COVERED_BY = {
+    HYDRATION: frozenset({WINDOW_START}),
+    HEAT: frozenset({WINDOW_START, HYDRATION}),
+    CHECKIN: frozenset({FOLLOWUP}),
+}
 # A reminder arriving closer to the appointment than this is more confusing than helpful.
 MIN_REMINDER_LEAD = timedelta(hours=1)
 
@@ -71,9 +86,12 @@ class VisitFacts:
     time_zone: str  # the client's IANA zone, e.g. "America/New_York"
     channels: tuple[str, ...]  # e.g. ("sms",), ("email",), ("sms", "email")
     appointment_at: datetime | None = None  # the next booked appointment, if any
+    enrolled_at: datetime | None = None  # when the plan is made; the session's time by default
 
     def __post_init__(self) -> None:
         _require_aware(self.occurred_at, "occurred_at")
+        if self.enrolled_at is not None:
+            _require_aware(self.enrolled_at, "enrolled_at")
         if self.appointment_at is not None:
             _require_aware(self.appointment_at, "appointment_at")
         if self.visit_number < 1:
@@ -97,10 +115,48 @@ class PendingMessage:
     appointment_at: datetime | None  # for appointment reminders: the appointment they remind of
 
 
+def channels_for(*, can_text: bool, can_email: bool, choice: str | None = None,
+                 requested: Iterable[str] | None = None, clinic_both: bool = False) -> tuple[str, ...]:
+    """The channels a client's plan messages go on: one by default (texts when the client can get
+    them, else email), both only when chosen.
+
+    The client's own choice ("sms", "email" or "both") comes first, then the enrolment's
+    (`requested`), then the clinic's (`clinic_both`). A channel the client cannot be reached on is
+    left out, and when that leaves none, the other one is used: a client who texts STOP still
+    gets the aftercare by email. Empty when neither can reach the client.
+    """
+    reachable = [channel for channel, ok in zip(CHANNELS, (can_text, can_email), strict=True) if ok]
+    if choice in CHANNELS:
+        wanted = {choice}
+    elif choice == "both" or (not requested and clinic_both):
+        wanted = set(CHANNELS)
+    else:
+        wanted = set(requested or reachable[:1])
+    return tuple(c for c in reachable if c in wanted) or tuple(reachable[:1])
+
+
+def window_started_earlier(occurred_at: datetime, now: datetime) -> bool:
+    """Whether a window text sent now must say the window began at the session, not now."""
+    return now - occurred_at > STARTS_NOW_WITHIN
+
+
+def _covered(kind: str, due_at: datetime, others: Iterable[tuple[str, datetime]]) -> bool:
+    """Whether a message due at `due_at` is made redundant by one of `others` (kind, due) of the
+    same visit, due with it or within TOGETHER after it."""
+    covering = COVERED_BY.get(kind, ())
+    return any(k in covering and timedelta(0) <= at - due_at <= TOGETHER for k, at in others)
+
+
 def window_ends_at(occurred_at: datetime) -> datetime:
     """End of the no-exercise window: 24 real hours, so its local end shifts across DST."""
     _require_aware(occurred_at, "occurred_at")
     return occurred_at.astimezone(UTC) + WINDOW_LENGTH
+
+
+def window_over(occurred_at: datetime, at: datetime) -> bool:
+    """Whether window advice arriving `at` is too late: planned (plan_visit) and sent
+    (sendtime) by this one rule."""
+    return at >= window_ends_at(occurred_at)
 
 
 def defer_for_quiet_hours(due_at: datetime, time_zone: str, settings: PlanSettings) -> datetime:
@@ -130,8 +186,14 @@ def rebook_interval(visit_number: int, settings: PlanSettings) -> timedelta:
 
 
 def plan_visit(visit: VisitFacts, settings: PlanSettings) -> list[PlannedMessage]:
-    """Every message the visit should produce, per channel, already moved out of quiet hours."""
+    """Every message the visit should produce, per channel, already moved out of quiet hours.
+
+    A late enrolment (`enrolled_at` after the session) sends at once what is already due, and
+    leaves out what is past its use: window texts that would arrive once the window is over, and
+    a message that a message covering it (COVERED_BY) would follow within TOGETHER.
+    """
     start = visit.occurred_at.astimezone(UTC)
+    now = max(start, (visit.enrolled_at or start).astimezone(UTC))
     appointment = visit.appointment_at.astimezone(UTC) if visit.appointment_at is not None else None
     due_by_kind = {
         WINDOW_START: start,
@@ -146,19 +208,21 @@ def plan_visit(visit: VisitFacts, settings: PlanSettings) -> list[PlannedMessage
         # An appointment closer than reminder_before is reminded of at once.
         due_by_kind[APPOINTMENT_REMINDER] = max(appointment - settings.reminder_before, start)
     due_by_kind = {
-        kind: defer_for_quiet_hours(due, visit.time_zone, settings)
+        kind: defer_for_quiet_hours(max(due, now), visit.time_zone, settings)
         for kind, due in due_by_kind.items()
         if kind in settings.enabled_kinds
     }
     if appointment is not None and APPOINTMENT_REMINDER in due_by_kind:
         if appointment - due_by_kind[APPOINTMENT_REMINDER] < MIN_REMINDER_LEAD:
             del due_by_kind[APPOINTMENT_REMINDER]
-    # Quiet hours can push the window's messages onto one morning moment: one text then beats
-    # three, so a tip landing with an earlier message of the plan is dropped.
-    for tip in (HYDRATION, HEAT):
-        earlier = PLAN_KINDS[: PLAN_KINDS.index(tip)]
-        if tip in due_by_kind and any(due_by_kind.get(k) == due_by_kind[tip] for k in earlier):
-            del due_by_kind[tip]
+    for kind in WINDOW_ADVICE:
+        if kind in due_by_kind and window_over(start, due_by_kind[kind]):
+            del due_by_kind[kind]
+    # Quiet hours or a late enrolment can put several messages on one moment: one text then
+    # beats several (in COVERED_BY's order, so a tip dropped does not cover another).
+    for kind in COVERED_BY:
+        if kind in due_by_kind and _covered(kind, due_by_kind[kind], due_by_kind.items()):
+            del due_by_kind[kind]
 
     planned = [
         PlannedMessage(kind=kind, channel=channel, due_at=due)

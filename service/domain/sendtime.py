@@ -9,9 +9,6 @@ from datetime import datetime
 
 from service.domain import careplan
 
-# Advice about the 24-hour window is pointless once the window is over.
-WINDOW_ADVICE = {careplan.WINDOW_START, careplan.HYDRATION, careplan.HEAT}
-
 
 @dataclass(frozen=True)
 class SendTimeFacts:
@@ -26,8 +23,8 @@ class SendTimeFacts:
 
 def skip_reason(facts: SendTimeFacts) -> str | None:
     """Why this message should not be sent now, or None to send it."""
-    if facts.kind in WINDOW_ADVICE and facts.visit_at:
-        if facts.now >= careplan.window_ends_at(facts.visit_at):
+    if facts.kind in careplan.WINDOW_ADVICE and facts.visit_at:
+        if careplan.window_over(facts.visit_at, facts.now):
             return "window_over"
     if facts.kind == careplan.FOLLOWUP and facts.last_answer == "better":
         return "client_better"

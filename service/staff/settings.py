@@ -51,6 +51,7 @@ def _parse_clinic_form(form) -> tuple[dict, dict]:
     take("renotify_minutes", lambda v: _between(int(v), 5, 240))
     take("renotify_max", lambda v: _between(int(v), 0, 10))
     changes["use_suggested_interval"] = form.get("use_suggested_interval") == "on"
+    changes["both_channels"] = form.get("both_channels") == "on"
     overrides = {"disabled_kinds": [k for k in PLAN_KINDS if form.get(f"kind_{k}") != "on"]}
     for name in OFFSETS:
         try:
@@ -173,7 +174,8 @@ def _preview(here, source: str, kind: str = "window_start") -> dict:
     now = utcnow()
     context = {
         "client_name": "Alexandria", "clinic_name": here.name, "clinic_phone": here.phone,
-        "first_visit": True, "page_url": f"{request.host_url}c/" + "x" * 40,
+        "first_visit": True, "window_started_earlier": False,
+        "page_url": f"{request.host_url}c/" + "x" * 40,
         "window_ends": local_time_label(now + timedelta(hours=24), here.time_zone, "en"),
         "appointment": local_time_label(now + timedelta(days=7), here.time_zone, "en",
                                         with_date=True),
