@@ -12,15 +12,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from freezegun import freeze_time
 from itsdangerous import URLSafeTimedSerializer
-from sqlmodel import func, select
+from sqlmodel import Session, func, select
 
 from service import apikeys, logs
+from service.client_page import routes
 from service.dispatch import Dispatcher
 from service.escalations import STAFF_ALERT
 from service.links import SALT, client_page_url
 from service.models import AuditEvent, CheckIn, Client, Clinic, Escalation, Message
 from service.privacy import erase_client
-from tests.conftest import auth, make_clinic
+from tests.conftest import BOTH_BACKENDS, auth, make_clinic
 from tests.web_helpers import csrf_token, log_in, make_staff
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York (the clinic), 9:00 in Chicago
@@ -100,6 +101,7 @@ def test_a_check_in_with_no_cookie_is_recorded_then_shown_after_a_redirect(fresh
     assert session.exec(select(Escalation)).one().severity == "concern"
 
 
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
 def test_the_same_form_twice_and_reloads_record_one_check_in(fresh, session, page):
     form = form_with(fresh.get(page).get_data(as_text=True), "worse")
     data = {"answer": "worse", "form_token": form["form_token"]}
@@ -110,6 +112,26 @@ def test_the_same_form_twice_and_reloads_record_one_check_in(fresh, session, pag
     assert count(session, CheckIn) == 1
     assert count(session, AuditEvent, AuditEvent.action == "web_check_in") == 1
     assert count(session, Message, Message.kind == STAFF_ALERT) == 2  # one text, one email
+
+
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
+def test_a_double_tap_that_races_records_one_check_in(app, fresh, session, page, monkeypatch):
+    """Both posts passed the "already recorded?" look; the second one's insert then meets the
+    first one's form id: it records nothing (no escalation either) and shows the same outcome."""
+    real = routes.record_check_in
+
+    def first_one_wins(db_session, *args, form_id, **kwargs):
+        with Session(app.extensions["aftercare.engine"]) as other:
+            ana = other.exec(select(Client)).one()
+            other.add(CheckIn(client_id=ana.id, answer="better", source="web", form_id=form_id))
+            other.commit()
+        return real(db_session, *args, form_id=form_id, **kwargs)
+
+    monkeypatch.setattr(routes, "record_check_in", first_one_wins)
+    response = tap(fresh, page, "worse")
+    assert response.status_code == 303
+    assert count(session, CheckIn) == 1 and count(session, Escalation) == 0
+    assert "Thank you!" in fresh.get(response.location).get_data(as_text=True)
 
 
 def test_a_pain_score_from_the_slider(fresh, session, page):
@@ -319,6 +341,7 @@ def test_channel_choice_is_offered_only_with_two_channels(app, fresh, session, c
 
 # --- the link's lifecycle ---------------------------------------------------------------------------
 
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
 def test_an_erased_client_s_link_is_neutral_and_accepts_nothing(fresh, session, page, ana):
     opened = fresh.get(page).get_data(as_text=True)
     worse = form_with(opened, "worse")
