@@ -64,7 +64,7 @@ MessageRow = namedtuple("MessageRow", "id clinic_id client_id visit_id appointme
                         "kind channel recipient params status attempts due_at next_attempt_at "
                         "dedupe_key")
 ClientRow = namedtuple("ClientRow", "id name language time_zone email sms_consent_at "
-                       "sms_opted_out_at email_opted_out_at")
+                       "sms_opted_out_at email_opted_out_at link_version")
 VisitRow = namedtuple("VisitRow", "id client_id occurred_at visit_number channels")
 
 
@@ -332,7 +332,8 @@ class Dispatcher:
                 careplan.window_ends_at(visit.occurred_at), zone, language)),
             "appointment": appointment and _Lazy(lambda: local_time_label(
                 appointment.starts_at, zone, language, with_date=True)),
-            "page_url": _Lazy(lambda: client_page_url(self.config, client.id)) if not staff else None,
+            "page_url": _Lazy(lambda: client_page_url(self.config, client.id, client.link_version))
+            if not staff else None,
             "answer": None,
             "client_url": f"{self.config.PUBLIC_BASE_URL}/clients/{client.id}",
             "severity": row.escalation and row.escalation.severity,
