@@ -23,7 +23,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session, select
 
-from service import heartbeat, metrics, outbox
+from service import heartbeat, metrics, outbox, phones
 from service.calendar import appointment_ics
 from service.channels import (
     Attachment,
@@ -316,13 +316,25 @@ class Dispatcher:
     def _render(self, row: Row) -> Outgoing:
         message, client, clinic, visit = row.message, row.client, row.clinic, row.visit
         staff = message.kind == STAFF_ALERT
-        language = "en" if staff or not client else client.language  # staff read English
+        # Staff read English; an answer to a client's text is in the language they wrote it in.
+        language = "en" if staff or not client else message.params.get("language") or client.language
         zone = client.time_zone if client else clinic.time_zone
         appointment = row.appointment
+        params = message.params
+        if params.get("team_sees_at"):  # when a held alert reaches the team, as the client reads it
+            params = {**params, "team_sees_at": local_time_label(
+                datetime.fromisoformat(params["team_sees_at"]), zone, language)}
+        # Numbers as the reader dials them: the region of the phone that gets this text (for an
+        # email, the clinic's own). Lazy, like the labels below: parsing a number costs more than
+        # rendering most texts, and most texts show none.
+        region = _Lazy(lambda: phones.region_of(
+            message.recipient if message.channel == "sms" else clinic.phone))
         context = {
             "client_name": client.name if staff else (client.name.split() or [""])[0],
             "clinic_name": clinic.name,
-            "clinic_phone": clinic.phone,
+            "clinic_phone": _Lazy(lambda: phones.display(clinic.phone, str(region))),
+            "clinic_tel": _Lazy(lambda: phones.tel_href(clinic.phone)),
+            "emergency_number": _Lazy(lambda: phones.emergency_number(str(region))),
             "first_visit": bool(visit and visit.visit_number == 1),
             # A late enrolment's window text says the window began at the session, not now.
             "window_started_earlier": bool(
@@ -340,7 +352,8 @@ class Dispatcher:
             "reasons": row.escalation.reasons if row.escalation else [],
             "reply_text": None,
             "renotify_count": 0,
-            **message.params,
+            "team_sees_at": None,
+            **params,
         }
         wording = clinic.plan_overrides.get("wording", {}).get(language)
         rendered = self.renderer.render(message.kind, message.channel, language, context, wording)

@@ -10,8 +10,10 @@ Layout under ``templates_dir``::
     messages/<language>/email/<kind>.html     HTML part, extends .../email/base.html
     messages/<language>/email/base.txt        plain-text frame (greeting, sign-off, opt-out)
 
-Context variables the templates may use: client_name, clinic_name, clinic_phone, first_visit,
-window_ends, appointment, page_url.
+Context variables the templates may use: client_name, clinic_name, clinic_phone (as the reader
+dials it), clinic_tel (its tel: link, for HTML), emergency_number (where the reader is), first_visit,
+window_ends, appointment, page_url; answers to a client also answer and team_sees_at (when a held
+concern reaches the team), staff alerts severity, reasons, reply_text, client_url, renotify_count.
 """
 
 from __future__ import annotations
@@ -133,9 +135,11 @@ class Renderer:
 
 
 # Short "weekday + time" patterns per language; other languages get a skeleton in their own
-# hour cycle (12 h or 24 h) from CLDR.
+# hour cycle (12 h or 24 h) from CLDR, with whole day and month names: their short forms can read
+# as other words (Spanish "mar" is both martes and marzo, and "the sea").
 _TIME_PATTERNS = {"en": "EEE h:mm a"}
 _DATE_TIME_PATTERNS = {"en": "EEE MMM d, h:mm a"}
+_SHORT_NAMES = re.compile(r"'[^']*'|E+|M{3,}|L{3,}")  # quoted literals are kept as they are
 _SPACES = {"\u202f": " ", "\u00a0": " ", "\u2009": " ", "\u2007": " "}
 
 
@@ -184,7 +188,14 @@ def _locale_pattern(language: str, with_date: bool) -> tuple[Locale, str]:
         skeletons = locale.datetime_skeletons
         time_skeleton = "hm" if any(c in locale.time_formats["short"].pattern for c in "hK") else "Hm"
         if with_date:
-            pattern = f"{skeletons['MMMEd'].pattern}, {skeletons[time_skeleton].pattern}"
+            date = skeletons.get("MMMMEd") or skeletons["MMMEd"]
+            pattern = f"{date.pattern}, {skeletons[time_skeleton].pattern}"
         else:
             pattern = skeletons[f"E{time_skeleton}"].pattern
+        pattern = _SHORT_NAMES.sub(_whole_name, pattern)
     return locale, pattern
+
+
+def _whole_name(field: re.Match[str]) -> str:
+    text = field[0]
+    return text if text.startswith("'") else text[0] * 4

@@ -145,7 +145,7 @@ def test_help_answers_with_the_clinic_phone(client, providers, dispatcher, enrol
     text(client, "HELP", NOW + timedelta(hours=1))
     drain(dispatcher, NOW + timedelta(hours=1, seconds=2))
     [answer] = texts_to(providers[0], PHONE)
-    assert "+12025550100" in answer and "STOP" in answer
+    assert "(202) 555-0100" in answer and "STOP" in answer  # the clinic, as a US phone dials it
 
 
 # --- check-ins and escalation ----------------------------------------------------------------

@@ -25,6 +25,8 @@ LONG = {
     "page_url": "https://aftercare.example.com/p/" + "a" * 28,  # 60
     "window_ends": "Wed 12:30 PM",  # the longest "EEE h:mm a" label in English
     "appointment": "Wednesday, September 30, 12:30 PM",
+    "clinic_tel": "tel:+442079460958",
+    "emergency_number": "112",
     "window_started_earlier": False,
 }
 SHORT = {
@@ -34,6 +36,8 @@ SHORT = {
     "page_url": "https://a.example/p/x",
     "window_ends": "Thu 4:10 PM",
     "appointment": "Fri 9:00 AM",
+    "clinic_tel": "tel:5550100",
+    "emergency_number": "911",
     "window_started_earlier": False,
 }
 FIRST_VISIT_WORDS = "lighter pressure"

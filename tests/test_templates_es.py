@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from service.domain.careplan import PLAN_KINDS
-from service.rendering import TEMPLATES_DIR, Renderer
+from service.domain.escalation import assess
+from service.domain.replies import CANNOT_WALK, NUMBNESS
+from service.rendering import TEMPLATES_DIR, Renderer, local_time_label
 from service.sms_segments import is_gsm7, segment_count, sms_length
 
 EN = TEMPLATES_DIR / "messages" / "en"
@@ -24,17 +27,32 @@ LONG = {
     "page_url": "https://aftercare.example.com/p/" + "a" * 28,  # 60
     "window_ends": "Wed 12:30 PM",
     "appointment": "Wednesday, September 30, 12:30 PM",
+    "clinic_tel": "tel:+442079460958",
+    "emergency_number": "112",
     "window_started_earlier": False,
 }
-# ... and with the longest labels local_time_label gives a Spanish client (es-MX / es-US).
-LONG_ES_LABELS = dict(LONG, window_ends="mié 11:30 p.m.", appointment="lun, 30 de sept, 11:30 p.m.")
+
+
+def _longest_spanish_label(with_date: bool) -> str:
+    """Of every hour of a September week, for a client whose language is "es" (the only Spanish
+    schemas.LANGUAGES allows: Spain's 24-hour clock, "miércoles, 23:30")."""
+    start = datetime(2026, 9, 21, tzinfo=UTC)
+    return max((local_time_label(start + timedelta(hours=h), "America/Mexico_City", "es", with_date)
+                for h in range(7 * 24)), key=len)
+
+
+# ... and with the longest labels local_time_label gives a Spanish client.
+LONG_ES_LABELS = dict(LONG, window_ends=_longest_spanish_label(False),
+                      appointment=_longest_spanish_label(True))
 SHORT = {
     "client_name": "Al",
     "clinic_name": "Oak",
     "clinic_phone": "555 0100",
     "page_url": "https://a.example/p/x",
-    "window_ends": "jue 4:10 p.m.",
-    "appointment": "vie 9:00 a.m.",
+    "window_ends": "jueves 4:10 p.m.",
+    "appointment": "viernes 9:00 a.m.",
+    "clinic_tel": "tel:5550100",
+    "emergency_number": "911",
     "window_started_earlier": False,
 }
 # What dispatch adds for reply kinds and staff alerts (see service/dispatch.py, Dispatcher._render).
@@ -42,9 +60,10 @@ EXTRA_LONG = {
     "answer": "better",
     "client_url": "https://aftercare.example.com/clients/" + "0" * 36,
     "severity": "urgent",
-    "reasons": ["said worse", "pain 9/10", "numbness", "fever", "cannot walk"],
+    "reasons": list(assess("worse", 9, (NUMBNESS, CANNOT_WALK), 3).reasons),
     "reply_text": "me duele mucho la espalda y tengo fiebre",
     "renotify_count": 12,
+    "team_sees_at": _longest_spanish_label(False),
 }
 EXTRA_SHORT = {
     "answer": None,
@@ -53,6 +72,7 @@ EXTRA_SHORT = {
     "reasons": ["said worse"],
     "reply_text": None,
     "renotify_count": 0,
+    "team_sees_at": None,
 }
 
 
