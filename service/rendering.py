@@ -12,7 +12,8 @@ Layout under ``templates_dir``::
 
 Context variables the templates may use: client_name, clinic_name, clinic_phone (as the reader
 dials it), clinic_tel (its tel: link, for HTML), emergency_number (where the reader is), first_visit,
-window_ends, appointment, page_url; answers to a client also answer and team_sees_at (when a held
+window_ends, window_started_earlier (a late enrolment: the window began at the session, not now),
+appointment, page_url; answers to a client also answer and team_sees_at (when a held
 concern reaches the team), staff alerts severity, reasons, reply_text, client_url, renotify_count.
 """
 
