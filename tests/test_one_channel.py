@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import update
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from service import outbox
 from service.domain.careplan import channels_for
@@ -60,7 +60,6 @@ def set_up(session, model, row_id, **values):
 
 def replan(app, client_id, moment, **changes):
     """What the client page and the SMS webhook do: change the client, then re-decide."""
-    from sqlmodel import Session
     with Session(app.extensions["aftercare.engine"]) as s:
         target = s.get(Client, client_id)
         for name, value in changes.items():
@@ -202,6 +201,7 @@ def test_a_permanent_failure_of_a_visit_sent_both_ways_adds_no_second_email(
     assert len(smtp.wait_for(1)) == 1
 
 
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
 def test_a_stop_that_raced_the_claim_sends_the_message_by_email_instead(
         client, clinic, session, providers, dispatcher, monkeypatch):
     twilio, smtp = providers
@@ -223,6 +223,7 @@ def test_a_stop_that_raced_the_claim_sends_the_message_by_email_instead(
     assert [e.rcpt_tos for e in smtp.wait_for(1)] == [[EMAIL]]
 
 
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
 def test_an_opt_out_moves_what_is_still_to_come_to_email_and_an_opt_in_moves_it_back(
         app, client, clinic, session, providers, dispatcher):
     twilio, smtp = providers
@@ -291,6 +292,7 @@ def test_what_fell_due_while_the_client_was_opted_out_is_not_sent_later(
     assert [m for m in rows(session) if m.channel == "email"] == []
 
 
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
 def test_a_message_waiting_on_one_channel_goes_at_once_on_the_other(app, client, clinic, session):
     visit = enrol(client, clinic[1])
     replan(app, visit["client_id"], NOW + timedelta(minutes=1), channel_choice="email")
