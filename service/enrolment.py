@@ -216,10 +216,11 @@ def replan_channels(session: Session, client: Client, now: datetime) -> None:
         if any(r.status in _GONE for r in rows):
             cancel += [r.id for r in rows if r.status == "pending" and r.channel not in wanted]
             continue
-        # The row on each channel (its dedupe key is per channel; a pending one if several).
+        # The row on each channel (its dedupe key is per channel; a pending one if several), and
+        # the wanted channels that can carry the message: no row yet, pending, or reopenable.
         on = {r.channel: r for r in sorted(rows, key=lambda r: r.status == "pending")}
-        carriers = [c for c in wanted if c not in on or on[c].live or on[c].status == "cancelled"
-                    and on[c].error_code in outbox.REOPENABLE]
+        carriers = [c for c in wanted if c not in on or on[c].status == "pending" or (
+            on[c].status == "cancelled" and on[c].error_code in outbox.REOPENABLE)]
         if wanted and not carriers:  # it failed on what is wanted: leave it where it is
             continue
         cancel += [r.id for r in rows if r.status == "pending" and r.channel not in carriers]
