@@ -15,6 +15,7 @@ from service import audit
 from service.checkins import record_check_in
 from service.domain import escalation as rules
 from service.domain.replies import Intent, Reply, interpret
+from service.enrolment import replan_channels
 from service.escalations import escalate
 from service.models import Appointment, Client, Clinic, InboundMessage, Message
 
@@ -109,6 +110,8 @@ def opt_out(c: Conversation) -> None:
                               Message.kind != "opt_out_confirmation")
         .values(status="cancelled", error_code="opted_out")
     )
+    for client in newly:  # the aftercare still to come goes by email where they have one
+        replan_channels(c.session, client, c.now)
     c.log("opted_out", clients=[client.id for client in clients])
     if newly:
         c.answer("opt_out_confirmation")  # once: a second STOP is not confirmed again
@@ -133,6 +136,8 @@ def opt_in(c: Conversation) -> None:
                               Message.next_attempt_at > c.now)
         .values(status="pending", error_code=None)
     )
+    for client in clients:  # back to texts: the email copies planned meanwhile are dropped
+        replan_channels(c.session, client, c.now)
     c.log("opted_in", clients=[client.id for client in clients])
     c.answer("opt_in_confirmation")
 

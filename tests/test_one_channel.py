@@ -14,6 +14,7 @@ from service.domain.careplan import channels_for
 from service.enrolment import replan_channels
 from service.models import Client, Clinic, Message
 from tests.conftest import BOTH_BACKENDS, auth
+from tests.test_inbound import text
 from tests.web_helpers import csrf_token, log_in, make_staff
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # Wednesday 10:00 in New York
@@ -231,11 +232,7 @@ def test_an_opt_out_moves_what_is_still_to_come_to_email_and_an_opt_in_moves_it_
     with at(NOW + timedelta(minutes=1)):
         dispatcher.drain()  # the first text went
     stop = NOW + timedelta(hours=1)
-    # What the STOP handler does: cancel the number's pending texts, then re-decide.
-    session.execute(update(Message).where(Message.channel == "sms", Message.status == "pending")
-                    .values(status="cancelled", error_code="opted_out"))
-    session.commit()
-    replan(app, visit["client_id"], stop, sms_opted_out_at=stop)
+    text(client, "STOP", stop)  # through the signed webhook, as Twilio posts it
 
     later = [k for k in PLAN if k != "window_start"]
     emails = rows(session, channel="email")
@@ -250,13 +247,7 @@ def test_an_opt_out_moves_what_is_still_to_come_to_email_and_an_opt_in_moves_it_
             dispatcher.drain()
 
     # Texting START the next morning: what is still ahead goes back to texts.
-    start = NOW + timedelta(hours=20)
-    session.execute(update(Message).where(Message.channel == "sms",
-                                          Message.error_code == "opted_out",
-                                          Message.next_attempt_at > start)
-                    .values(status="pending", error_code=None))
-    session.commit()
-    replan(app, visit["client_id"], start, sms_opted_out_at=None)
+    text(client, "START", NOW + timedelta(hours=20))
     statuses = {(m.kind, m.channel): (m.status, m.error_code) for m in rows(session)}
     for kind in ("checkin", "followup", "rebook_nudge"):
         assert statuses[kind, "sms"] == ("pending", None)
@@ -266,10 +257,12 @@ def test_an_opt_out_moves_what_is_still_to_come_to_email_and_an_opt_in_moves_it_
         with at(NOW + timedelta(hours=hours, minutes=1)):
             dispatcher.drain()
     # hydration and heat went by email while texts were off; the rest by text; nothing twice.
-    assert sent_per_kind(session) == dict.fromkeys(PLAN, 1)
+    plan_sent = Counter(m.kind for m in rows(session, status="sent") if m.visit_id)
+    assert plan_sent == dict.fromkeys(PLAN, 1)
     assert [m.kind for m in rows(session, channel="email", status="sent")] == ["hydration", "heat"]
     assert len(smtp.wait_for(2)) == 2
-    assert len(twilio.messages) == 4
+    # 4 plan texts, and the two confirmations (STOP, START)
+    assert len(twilio.messages) == 6
 
 
 def test_what_fell_due_while_the_client_was_opted_out_is_not_sent_later(
