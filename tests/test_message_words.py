@@ -2,6 +2,7 @@
 urgent advice by text and email, phone numbers as the reader dials them (and taps them, in an email),
 and, at night, when the team will really see a concern."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,6 +88,25 @@ def test_the_aftercare_email_lists_when_to_seek_urgent_care(language):
 
 
 # --- numbers people can tap ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_every_number_in_a_client_email_is_a_tel_link(language):
+    """In the HTML part of every email a client gets, the clinic's number is never shown bare."""
+    ctx = dict(list(contexts())[-1][1], clinic_phone="(202) 555-0100", clinic_tel="tel:+12025550100",
+               emergency_number="911")
+    for kind in CLIENT_EMAILS:
+        html = Renderer().render(kind, "email", language, ctx).html
+        shown = html.count("(202) 555-0100")
+        linked = len(re.findall(r'<a href="tel:\+12025550100"[^>]*>\(202\) 555-0100</a>', html))
+        preheader = html.count("(202) 555-0100", *_preheader(html))
+        assert shown and shown == linked + preheader, kind
+
+
+def _preheader(html: str) -> tuple[int, int]:
+    """The hidden preview line mail apps show in the inbox list: plain text, not a link."""
+    start = html.find('style="display:none')
+    return (start, html.find("</", start)) if start >= 0 else (0, 0)
+
 
 @pytest.mark.parametrize("backend", BOTH_BACKENDS)
 def test_an_email_shows_the_clinic_number_nationally_and_as_a_tel_link(client, clinic, providers,

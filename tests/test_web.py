@@ -355,6 +355,9 @@ def test_own_wording_is_previewed_saved_and_sent(app, logged_in, session, clinic
                              json={"text": "{{ clinic_name }}: Hi {{ client_name }}, how is it?"})
     assert preview.get_json()["body"] == "Back Walk Clinic: Hi Alexandria, how is it?"
     assert preview.get_json()["segments"] == 1
+    numbers = logged_in.post("/settings/preview", headers=headers,
+                             json={"text": "Call {{ clinic_phone }}, or {{ emergency_number }}"})
+    assert numbers.get_json()["body"] == "Call (202) 555-0100, or 911"  # as clients will read it
     unicode = logged_in.post("/settings/preview", headers=headers, json={"text": "Hi 😀"})
     assert unicode.get_json()["encoding"] == "UCS-2"
     for hostile in ("{{ nope }}", "{% if %}", "{{ ''.__class__.__mro__ }}"):

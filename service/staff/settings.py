@@ -10,7 +10,7 @@ from flask_login import current_user
 from jinja2 import TemplateError
 from sqlmodel import select
 
-from service import apikeys, audit, db
+from service import apikeys, audit, db, phones
 from service.domain.careplan import PLAN_KINDS
 from service.models import ApiKey, StaffUser, utcnow
 from service.passwords import hash_password
@@ -173,7 +173,9 @@ def _preview(here, source: str, kind: str = "window_start") -> dict:
     """The text as a client with a long name would get it, or the reason it cannot render."""
     now = utcnow()
     context = {
-        "client_name": "Alexandria", "clinic_name": here.name, "clinic_phone": here.phone,
+        "client_name": "Alexandria", "clinic_name": here.name,
+        "clinic_phone": phones.display(here.phone), "clinic_tel": phones.tel_href(here.phone),
+        "emergency_number": phones.emergency_number(phones.region_of(here.phone)),
         "first_visit": True, "window_started_earlier": False,
         "page_url": f"{request.host_url}c/" + "x" * 40,
         "window_ends": local_time_label(now + timedelta(hours=24), here.time_zone, "en"),
