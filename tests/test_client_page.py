@@ -273,7 +273,9 @@ def test_opting_back_in_from_the_page(fresh, session, page, ana):
     shown = fresh.get(page).get_data(as_text=True)
     assert "Texts are off." in shown and "Emails are off." in shown
     assert f'href="{page}/optout"' not in shown  # nothing left to stop
-    tap(fresh, page, "sms", field="channel")
+    back_on = tap(fresh, page, "sms", field="channel")
+    # Texts back on from the page do not lift a STOP the carrier holds: the client is told.
+    assert "reply START" in fresh.get(back_on.location).get_data(as_text=True)
     session.expire_all()
     row = session.get(Client, ana.id)
     assert row.sms_opted_out_at is None and row.sms_opted_in_at and row.email_opted_out_at

@@ -32,7 +32,7 @@ from service.privacy import is_erased
 
 ANSWERS = rules.ANSWERS
 CHANNELS = ("sms", "email")
-DONE = ("opted_out", "opted_in", "channel_saved")  # what ?done= may confirm after a redirect
+DONE = ("opted_out", "opted_in", "texts_on", "channel_saved")  # what ?done= may confirm after a redirect
 
 
 def _config():
@@ -262,7 +262,7 @@ def opt_in(client: Client, token: str):
                      actor="client", via="web", channels=[channel])
         replan_channels(db.session(), client, now)
         db.session().commit()
-    return _back(token, done="opted_in")
+    return _back(token, done="texts_on" if channel == "sms" else "opted_in")
 
 
 @bp.post("/<token>/channels")
