@@ -15,6 +15,8 @@ BENCHMARKS = {
     "ratelimit": "a configured send rate is never exceeded in any second",
     "crash": "SIGKILL while draining, PostgreSQL connections killed: nothing lost",
     "faults": "fake Twilio answering 5xx, 429 and slowly: everything sent once",
+    "urgent": "red-flag replies during a rate-limited wave: seconds to the on-call and the client",
+    "fairness": "two clinics on one sender: the small clinic's texts beside the big one's wave",
 }
 
 

@@ -97,6 +97,18 @@ class _EnqueueOnly(BackgroundScheduler):
         return None
 
 
+class _Polling(BackgroundScheduler):
+    """Looks at its job store at least every `poll` seconds. APScheduler 3 is not told of a job
+    that another process (the design's web app) adds: without this, a reply's job would wait for
+    the next job the scheduler already knew of, or for ever (bench/urgent.py sets it)."""
+
+    poll = 1.0
+
+    def _process_jobs(self):
+        wait = super()._process_jobs()
+        return self.poll if wait is None else min(wait, self.poll)
+
+
 def create_job_store(url: str) -> None:
     """The job store's table, made once (processes starting together would race to make it)."""
     sched = scheduler(url)
@@ -151,6 +163,9 @@ def main() -> None:
     _state["renderer"] = Dispatcher(config, _state["engine"], "baseline")
     threads = int(os.environ.get("BASELINE_THREADS", THREADS))
     sched = scheduler(config.DATABASE_URL, threads)
+    if poll := float(os.environ.get("BASELINE_POLL_SECONDS", 0)):
+        sched.__class__ = _Polling
+        sched.poll = poll
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -1,7 +1,8 @@
 """The baseline's enrolment, for the HTTP benchmark: the project's app plus POST /baseline/visits,
 which writes the client and the visit as the project does, but keeps each planned message as an
 APScheduler job in a SQLAlchemyJobStore (one INSERT each, outside the visit's transaction), as
-the naive design has it.
+the naive design has it. Its webhook, POST /baseline/webhooks/twilio/sms (bench/urgent.py), is
+the project's, after which each message the reply queued becomes one more job, due now.
 
     gunicorn 'bench.baseline_web:create_app()'
 """
@@ -12,13 +13,13 @@ from sqlmodel import func, select
 
 from bench import baseline
 from service import create_app as create_service_app
-from service import db
+from service import db, webhooks
 from service.api.routes import error, require_api_key
 from service.domain import careplan
 from service.enrolment import channels_for, upsert_client
 from service.extensions import csrf
 from service.maintenance import plan_settings_for
-from service.models import Visit, utcnow
+from service.models import Message, Visit, utcnow
 from service.schemas import VisitIn, field_errors
 
 
@@ -62,6 +63,19 @@ def create_app():
         return jsonify({"id": visit.id, "client_id": client.id,
                         "messages": [{"kind": m.kind, "channel": m.channel,
                                       "due_at": m.due_at.isoformat()} for m in planned]}), 201
+
+    @bp.post("/baseline/webhooks/twilio/sms")
+    def inbound_sms():
+        """Signed and handled by the project's webhook; the rows it wrote become jobs (found by
+        id: the benchmark posts one reply at a time and nothing else writes messages meanwhile)."""
+        before = db.session().exec(select(func.max(Message.id))).one() or 0
+        response = webhooks.inbound_sms()
+        queued = db.session().exec(select(Message.id).where(Message.id > before,
+                                                            Message.status == "pending")).all()
+        for message_id in queued:
+            scheduler.add_job(baseline.send_reminder, "date", run_date=utcnow(),
+                              args=[message_id], id=f"message-{message_id}")
+        return response
 
     csrf.exempt(bp)
     app.register_blueprint(bp)

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import platform
+import secrets
 import signal
 import statistics
 import subprocess
@@ -38,6 +39,7 @@ ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-auth-token"
 FROM_NUMBER = "+12025550199"
 PUBLIC_URL = "https://aftercare.bench.test"
+SECRET_KEY = secrets.token_urlsafe(48)  # the processes refuse to run on the development key
 FAR_FUTURE = timedelta(days=30)
 
 
@@ -241,11 +243,33 @@ class FakeTwilioProcess:
                     doc = json.loads(line)
                 except ValueError:  # a line cut by a kill: not a whole message
                     continue
-                callback = doc["form"].get("StatusCallback", "")
-                ids = parse_qs(urlsplit(callback).query).get("m")
-                result.append(Arrival(int(ids[0]) if ids else None, doc["to"],
-                                      doc["received_at"]))
+                result.append(_arrival(doc))
         return result
+
+
+def _arrival(doc: dict) -> Arrival:
+    """The message's id is in its status callback's query (?m=<id>)."""
+    ids = parse_qs(urlsplit(doc["form"].get("StatusCallback", "")).query).get("m")
+    return Arrival(int(ids[0]) if ids else None, doc["to"], doc["received_at"])
+
+
+class ArrivalTail:
+    """The fake's log read as it grows, only its new whole lines each time: waiting for a few
+    messages among thousands without parsing them all again at every look."""
+
+    def __init__(self, fake: FakeTwilioProcess):
+        self.path, self.offset, self.arrivals = fake.log_path, 0, []
+
+    def read(self) -> list[Arrival]:
+        if self.path.exists():
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                for line in f:
+                    if not line.endswith(b"\n"):  # still being written
+                        break
+                    self.offset += len(line)
+                    self.arrivals.append(_arrival(json.loads(line)))
+        return self.arrivals
 
 
 def worker_env(database_url: str, fake_url: str, **settings) -> dict[str, str]:
@@ -254,7 +278,7 @@ def worker_env(database_url: str, fake_url: str, **settings) -> dict[str, str]:
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_FROM_NUMBER": FROM_NUMBER,
         "TWILIO_API_BASE_URL": fake_url, "PUBLIC_BASE_URL": PUBLIC_URL, "SMTP_HOST": "",
         "TWILIO_MESSAGING_SERVICE_SID": "", "TWILIO_API_KEY_SID": "",
-        "TWILIO_API_KEY_SECRET": "",
+        "TWILIO_API_KEY_SECRET": "", "SECRET_KEY": SECRET_KEY,
     }
     env.update({key: str(value) for key, value in settings.items()})
     return env

@@ -1,9 +1,11 @@
 """`make test` does not run bench/, but a design there that silently stopped delivering would
 make `make bench` print nonsense: a small 08:00 wave through both of its designs."""
 
+import argparse
+
 import pytest
 
-from bench import wave
+from bench import fairness, urgent, wave
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -13,3 +15,31 @@ def test_both_designs_deliver_a_small_wave_exactly_once(tmp_path):
     baseline = wave.baseline_wave(tmp_path, 200)
     for doc in (ours, baseline):
         assert (doc["received"], doc["lost"], doc["duplicates"]) == (200, 0, 0), doc
+
+
+def _options(module, **changes):
+    """A benchmark's own options (its defaults), some changed: what `python -m bench` passes."""
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    return argparse.Namespace(**{**vars(parser.parse_args([])), **changes})
+
+
+def test_urgent_answers_are_found_once_each_through_both_designs(tmp_path):
+    """Signed red-flag replies over HTTP during a small wave: each reply's on-call alert and
+    urgent advice are found at the fake, once, to their own recipients."""
+    options = _options(urgent, count=300, replies=2, first=0.5, every=0.3, timeout=60)
+    ours = urgent.project_urgent(tmp_path, options, rate=100)
+    baseline = urgent.baseline_urgent(tmp_path, options)
+    for doc in (ours, baseline):
+        assert (doc["replies"], doc["unanswered"], doc["duplicates"],
+                doc["wrong_recipient"]) == (2, 0, 0, 0), doc
+        assert all(len(values) == 2 for values in doc["latency_s"].values()), doc
+
+
+def test_fairness_sees_both_clinics_texts_through_both_designs(tmp_path):
+    options = _options(fairness, count=300, b_count=20, rate=100, offset=0.5, after=0.2,
+                       timeout=60)
+    for doc in (fairness.project_fairness(tmp_path, options),
+                fairness.baseline_fairness(tmp_path, options)):
+        assert (doc["b_delivered"], doc["duplicates"], doc["unknown"]) == (20, 0, 0), doc
+        assert doc["a_sent"] > 0, doc
