@@ -2,25 +2,33 @@
 
 The jobs live in memory; the outbox rows in the database are the work, and row locks share it
 between any number of workers (APScheduler 3 does not support schedulers sharing a job store).
+An urgent row wakes the dispatcher at once: PostgreSQL notifies every listening worker, a row
+written by the worker itself signals it in-process, and a short poll covers the rest.
 """
 
 import logging
 import os
 import signal
 import socket
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import psycopg
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine
 
-from service import db, heartbeat, metrics, retention
+from service import db, heartbeat, metrics, outbox, retention
 from service.dispatch import Dispatcher
 from service.escalations import renotify
 from service.models import utcnow
 
 RENOTIFY_EVERY_SECONDS = 30
 DISPATCH_JOB = "dispatch"
+URGENT_JOB = "urgent"
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +36,14 @@ log = logging.getLogger(__name__)
 class SkippedDrainFilter(logging.Filter):
     """Drops APScheduler's warning that a dispatch tick was skipped because the drain before it
     still runs. A wave of 100,000 texts drains for a minute, so that is expected, and a warning
-    every tick would drown the real ones. Other jobs' skips are still logged: a reap or a
-    heartbeat outlasting its interval is news."""
+    every tick would drown the real ones; so is a quarter-second urgent poll outlasted by a slow
+    database look now and then. Other jobs' skips are still logged: a reap or a heartbeat
+    outlasting its interval is news."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         job = record.args[0] if isinstance(record.args, tuple) and record.args else None
         return not ("skipped: maximum number of running instances" in str(record.msg)
-                    and getattr(job, "id", None) == DISPATCH_JOB)
+                    and getattr(job, "id", None) in (DISPATCH_JOB, URGENT_JOB))
 
 
 SKIPPED_DRAINS = SkippedDrainFilter()
@@ -62,6 +71,10 @@ def build_scheduler(app: Flask, dispatcher: Dispatcher | None = None) -> Blockin
     logging.getLogger("apscheduler.scheduler").addFilter(SKIPPED_DRAINS)
     scheduler.add_job(dispatcher.drain, "interval", seconds=config.WORKER_TICK_SECONDS,
                       id=DISPATCH_JOB, next_run_time=datetime.now(UTC))
+    # An idle worker looks for urgent rows more often than for the rest (one indexed look); a
+    # running drain's urgent lane looks by itself.
+    scheduler.add_job(poll_urgent, "interval", args=[dispatcher, waker(scheduler, dispatcher)],
+                      seconds=config.URGENT_POLL_SECONDS, id=URGENT_JOB)
     # Look for dead workers' claims a few times per timeout, so none waits much past it.
     reap_every = min(30.0, config.CLAIM_TIMEOUT_SECONDS / 4)
     scheduler.add_job(dispatcher.reap, "interval", seconds=reap_every, id="reap",
@@ -79,6 +92,49 @@ def build_scheduler(app: Flask, dispatcher: Dispatcher | None = None) -> Blockin
     return scheduler
 
 
+def waker(scheduler: BaseScheduler, dispatcher: Dispatcher) -> Callable[[], None]:
+    """What an urgent row written wakes: the running drain's urgent lane, else a drain now."""
+    def wake() -> None:
+        if not dispatcher.wake() and scheduler.running:
+            scheduler.modify_job(DISPATCH_JOB, next_run_time=datetime.now(UTC))
+    return wake
+
+
+def poll_urgent(dispatcher: Dispatcher, wake: Callable[[], None]) -> None:
+    if dispatcher.urgent_waiting():
+        wake()
+
+
+def listen_for_urgent(engine: Engine, wake: Callable[[], None]) -> threading.Thread | None:
+    """PostgreSQL: LISTEN for migration 0006's notification of each urgent row inserted, by any
+    process on any host, and wake the dispatcher at once. A daemon thread on a connection of
+    its own, which reconnects after a failure (meanwhile, and at start, the polls find them)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    thread = threading.Thread(target=_listen, args=(engine.url, wake), name="urgent-listener",
+                              daemon=True)
+    thread.start()
+    return thread
+
+
+def _listen(url: URL, wake: Callable[[], None]) -> None:
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    delay = 0.5
+    while True:
+        try:
+            with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f"LISTEN {outbox.URGENT_CHANNEL}")
+                log.info("listening for urgent messages")
+                delay = 0.5
+                for _ in conn.notifies():
+                    wake()
+        except psycopg.Error as exc:
+            log.warning("urgent-message listener failed, reconnecting in %.1f s: %s", delay,
+                        (str(exc).splitlines() or [type(exc).__name__])[0][:200])
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
 def purge_expired(engine: Engine, days: int) -> None:
     counts = retention.purge(engine, utcnow() - timedelta(days=days))
     log.info("purged what is older than %d days", days, extra=counts)
@@ -89,6 +145,9 @@ def run(app: Flask) -> None:
     config = app.extensions["aftercare.config"]
     dispatcher = make_dispatcher(app)
     scheduler = build_scheduler(app, dispatcher)
+    wake = waker(scheduler, dispatcher)
+    outbox.on_urgent(wake)  # an urgent row this process writes (a re-sent escalation alert)
+    listen_for_urgent(dispatcher.engine, wake)  # PostgreSQL: one written anywhere
     if config.WORKER_METRICS_PORT:
         metrics.serve_worker_metrics(config.WORKER_METRICS_PORT)
 

@@ -61,6 +61,10 @@ class Config:
 
         self.WORKER_TICK_SECONDS = _float("WORKER_TICK_SECONDS", 1.0)
         self.DISPATCH_BATCH_SIZE = _int("DISPATCH_BATCH_SIZE", 500)
+        # Routine texts are claimed this far ahead of the send rate (an urgent one never waits
+        # for them); urgent ones are looked for this often, besides being woken when written.
+        self.DISPATCH_HORIZON_SECONDS = _float("DISPATCH_HORIZON_SECONDS", 2.0)
+        self.URGENT_POLL_SECONDS = _float("URGENT_POLL_SECONDS", 0.25)
         self.SEND_RATE_PER_SECOND = _float("SEND_RATE_PER_SECOND", 30.0)  # per sender
         self.SEND_CONCURRENCY = _int("SEND_CONCURRENCY", 32)
         self.SEND_TIMEOUT_SECONDS = _float("SEND_TIMEOUT_SECONDS", 15.0)

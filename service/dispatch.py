@@ -1,17 +1,24 @@
 """Sending what is due.
 
-Batch after batch: claim due rows, decide and render each message at send time, and queue them
-for a fixed pool of SEND_CONCURRENCY sender coroutines, which send within each sender's rate limit
-and record the outcomes as they come (one statement every RECORD_EVERY_SECONDS). The next batch is
-claimed and rendered while the current one is being sent.
+Routine rows are claimed batch after batch, each what the send rate sends in
+DISPATCH_HORIZON_SECONDS (a fair share per clinic when several have rows due); urgent rows
+(answers to a client, staff alerts) are claimed on their own as soon as one is written (woken by
+PostgreSQL's NOTIFY or a write in this process) or every URGENT_POLL_SECONDS. Each message is
+decided and rendered at send time and queued for a fixed pool of SEND_CONCURRENCY sender
+coroutines. The queue hands a sender a message only when that message's sender (number, Messaging
+Service) may start a send under its rate limit: an urgent one first, then each clinic's in turn.
+Outcomes are recorded as they come (one statement every RECORD_EVERY_SECONDS). The next routine
+batch is claimed and rendered while the current one is being sent.
 Failures never lose a message: transient ones go back to pending with backoff, permanent ones fail
 the row (and an SMS falls back to email where the client has one).
 """
 
 import asyncio
+import contextlib
 import logging
 import math
-from collections import Counter, deque, namedtuple
+import threading
+from collections import Counter, OrderedDict, deque, namedtuple
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -56,6 +63,7 @@ DB_ATTEMPTS = 20
 RATE_WINDOW_SECONDS = 1.1  # N sends per 1.1 s: the 0.1 s covers a cold first request's setup
 COLD_START_SECONDS = 0.1  # a process's first send to a sender: what its setup may delay it by
 PREPARE_CHUNK = 25  # rows rendered between two turns of the event loop
+URGENT_ONLY, ROUTINE_ONLY = (outbox.URGENT,), (outbox.ROUTINE,)
 
 
 # What sending needs of a message, its client and its visit: plain tuples read with SQLAlchemy
@@ -80,7 +88,8 @@ class Row:
 
 @dataclass(eq=False)
 class _Batch:
-    """One claimed batch in the senders' queue: done when its last send is recorded."""
+    """One claimed batch in the senders' queue: done when its last send is recorded (a sender's
+    error fails the whole drain instead: see _finished)."""
 
     remaining: int
     statuses: Counter  # outcomes so far, for the log line
@@ -108,14 +117,46 @@ class Dispatcher:
         self._limiters: dict[str, SendRateLimiter] = {}  # per sender, kept from tick to tick
         self._rate = config.SEND_RATE_PER_SECOND  # this worker's share of it
         self._stopping = False
+        self._woken = threading.Event()  # an urgent row was written since the last urgent look
+        # The running drain's event loop and its urgent lane's wake-up, for wake().
+        self._signal: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
 
     def drain(self) -> int:
-        """Dispatch batch after batch until nothing is due; returns how many rows were handled.
-        An idle tick stops at one indexed look (no event loop, no new connections)."""
+        """Dispatch until nothing is due; returns how many rows were handled. An idle tick stops
+        at one indexed look (no event loop, no new connections)."""
+        handled = 0
+        while not self._stopping:
+            self._woken.clear()
+            with self.engine.connect() as conn:
+                due = outbox.any_due(conn, utcnow())
+            if due:
+                handled += asyncio.run(self._drain())
+            if not self._woken.is_set():  # else woken after the last look for urgent rows
+                break
+        if handled:
+            log.info("drain finished: %d messages", handled)
+        return handled
+
+    def wake(self) -> bool:
+        """An urgent row was written (callable from any thread): the running drain claims it
+        at once. Returns False when no drain is running, for the caller to start one."""
+        self._woken.set()
+        signal = self._signal
+        if signal is None:
+            return False
+        loop, wake = signal
+        try:
+            loop.call_soon_threadsafe(wake.set)
+        except RuntimeError:  # that drain's loop has just closed: drain() looks again
+            return False
+        return True
+
+    def urgent_waiting(self) -> bool:
+        """An urgent row is due and no drain is running to claim it (one indexed look)."""
+        if self._signal is not None:
+            return False
         with self.engine.connect() as conn:
-            if not outbox.any_due(conn, utcnow()):
-                return 0
-        return asyncio.run(self._drain())
+            return outbox.any_due(conn, utcnow(), URGENT_ONLY)
 
     def stop(self) -> None:
         """Claim nothing more; the batches in hand are still sent and recorded (on SIGTERM)."""
@@ -126,53 +167,52 @@ class Dispatcher:
             return outbox.reap(conn, utcnow(), timedelta(seconds=self.config.CLAIM_TIMEOUT_SECONDS))
 
     def _batch_size(self) -> int:
-        """A claim must be sent well within CLAIM_TIMEOUT_SECONDS even at the configured rate,
-        or the reaper would give rows still in our hands to another worker (sent twice)."""
+        """Rows claimed at once: what this worker's rate sends in DISPATCH_HORIZON_SECONDS, so
+        that claims stay small at a low rate (a clinic whose texts fall due meanwhile waits for
+        the two batches in hand at most), and at most DISPATCH_BATCH_SIZE. A claim must also be
+        sent well within CLAIM_TIMEOUT_SECONDS, or the reaper would give rows still in our hands
+        to another worker (sent twice)."""
         cfg = self.config
-        by_rate = int(self._rate * cfg.CLAIM_TIMEOUT_SECONDS / 4)
-        return max(1, min(cfg.DISPATCH_BATCH_SIZE, max(cfg.SEND_CONCURRENCY, by_rate)))
+        ahead = min(cfg.DISPATCH_HORIZON_SECONDS, cfg.CLAIM_TIMEOUT_SECONDS / 4)
+        return max(1, min(cfg.DISPATCH_BATCH_SIZE, math.ceil(self._rate * ahead)))
 
     async def _drain(self) -> int:
-        """Claiming and preparing the next batch overlaps sending the current one, and outcomes
-        are recorded as they come, every RECORD_EVERY_SECONDS: a worker killed mid-batch leaves
-        only the last moments' sends unrecorded (they go again when the reaper gives their
-        claims back). Database work is awaited on the event loop (an async engine), not run in
-        threads: threads contending for the GIL with a loop this busy cost about a tenth of the
-        worker's CPU."""
+        """The routine batches and the urgent lane share the senders, the rate limiters and the
+        recorder. Outcomes are recorded as they come, every RECORD_EVERY_SECONDS: a worker
+        killed mid-batch leaves only the last moments' sends unrecorded (they go again when the
+        reaper gives their claims back). Database work is awaited on the event loop (an async
+        engine), not run in threads: threads contending for the GIL with a loop this busy cost
+        about a tenth of the worker's CPU."""
+        loop = asyncio.get_running_loop()
         db = make_async_engine(self.engine.url)
         channels = metrics.timed(self.channel_factory(self.config))
         recorder = _Recorder(self, db)
-        queue: asyncio.Queue = asyncio.Queue()
-        senders = [asyncio.create_task(self._sender(queue, recorder))
-                   for _ in range(self.config.SEND_CONCURRENCY)]
-        in_hand: deque[_Batch] = deque()
-        handled = 0
+        queue = SendQueue()
+        failed = loop.create_future()  # a sender's or the urgent lane's error ends the drain
+        # One sender more, for urgent sends only: an urgent text never waits for a routine
+        # request to come back.
+        senders = [asyncio.create_task(self._sender(queue, recorder, failed, urgent_only))
+                   for urgent_only in [False] * self.config.SEND_CONCURRENCY + [True]]
+        wake, routine_done = asyncio.Event(), asyncio.Event()
+        self._signal = (loop, wake)
+        lane = asyncio.create_task(self._urgent_lane(db, channels, recorder, queue, failed,
+                                                     wake, routine_done))
         try:
-            while not self._stopping:
-                rows, answers, booked = await self._db(db, self._claim)
-                if not rows:
-                    if in_hand:  # their outcomes may add due rows (email fallbacks)
-                        await in_hand.popleft().done
-                        continue
-                    await recorder.flush()
-                    if not recorder.new_rows:
-                        break
-                    recorder.new_rows = 0
-                    continue
-                handled += len(rows)
-                batch, sends = await self._prepare(rows, answers, booked, channels, recorder)
-                for send in sends:
-                    queue.put_nowait((batch, *send))
-                in_hand.append(batch)
-                # At most two batches in hand: one being sent, the next one ready behind it.
-                if len(in_hand) >= 2:
-                    await in_hand.popleft().done
-            return handled
+            handled = await self._routine(db, channels, recorder, queue, failed)
+            routine_done.set()
+            wake.set()  # a last look for urgent rows, then the lane ends
+            return handled + await lane
         finally:
-            # What is queued is still sent and recorded, also after a failure elsewhere.
-            for _ in senders:
-                queue.put_nowait(None)
+            self._signal = None
+            routine_done.set()
+            wake.set()
+            # The lane finishes its step (what it claimed is queued, not left to the reaper), and
+            # what is queued is still sent and recorded, also after a failure elsewhere.
+            await asyncio.gather(lane, return_exceptions=True)
+            queue.close()
             await asyncio.gather(*senders, return_exceptions=True)
+            if failed.done():
+                failed.exception()  # raised where it was awaited
             try:
                 await recorder.flush()
             finally:
@@ -180,11 +220,65 @@ class Dispatcher:
                     await channel.close()
                 await db.dispose()
 
-    def _claim(self, conn: Connection) -> tuple[list[Row], dict[int, str], set[int]]:
+    async def _routine(self, db: AsyncEngine, channels: dict[str, Channel],
+                       recorder: "_Recorder", queue: "SendQueue", failed: asyncio.Future) -> int:
+        """Routine batches until none is due. At most two in hand: one being sent, the next one
+        claimed and rendered behind it."""
+        in_hand: deque[_Batch] = deque()
+        handled = 0
+        while not self._stopping:
+            rows, answers, booked = await self._db(db, self._claim)
+            if not rows:
+                if in_hand:  # their outcomes may add due rows (email fallbacks)
+                    await _finished(in_hand.popleft(), failed)
+                    continue
+                await recorder.flush()
+                if not recorder.new_rows:
+                    break
+                recorder.new_rows = 0
+                continue
+            handled += len(rows)
+            in_hand.append(await self._queue(rows, answers, booked, channels, recorder, queue,
+                                             urgent=False))
+            if len(in_hand) >= 2:
+                await _finished(in_hand.popleft(), failed)
+        return handled
+
+    async def _urgent_lane(self, db: AsyncEngine, channels: dict[str, Channel],
+                           recorder: "_Recorder", queue: "SendQueue", failed: asyncio.Future,
+                           wake: asyncio.Event, routine_done: asyncio.Event) -> int:
+        """Urgent rows, claimed on their own as soon as one is written (wake) or every
+        URGENT_POLL_SECONDS, and queued ahead of every routine text: they never wait for the
+        routine batches in hand. At most two urgent batches in hand too: a flood of alerts is
+        claimed no faster than it can be sent."""
+        in_hand: deque[_Batch] = deque()
+        handled = 0
+        while not self._stopping:
+            self._woken.clear()
+            wake.clear()
+            if await self._db(db, _urgent_due):
+                rows, answers, booked = await self._db(db, self._claim, URGENT_ONLY)
+                if rows:
+                    handled += len(rows)
+                    in_hand.append(await self._queue(rows, answers, booked, channels, recorder,
+                                                     queue, urgent=True))
+                    if len(in_hand) >= 2:
+                        await _finished(in_hand.popleft(), failed)
+                    continue
+            if routine_done.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.URGENT_POLL_SECONDS):
+                    await wake.wait()
+        return handled
+
+    def _claim(self, conn: Connection, priorities: tuple[int, ...] = ROUTINE_ONLY,
+               ) -> tuple[list[Row], dict[int, str], set[int]]:
         """Claims due rows and reads what sending them needs, in one transaction."""
         now = utcnow()
-        self._share_rate(conn, now)
-        ids = outbox.claim_due(conn, self.worker_id, now, self._batch_size())
+        if priorities == ROUTINE_ONLY:
+            self._share_rate(conn, now)
+        ids = outbox.claim_due(conn, self.worker_id, now, self._batch_size(), priorities)
         if not ids:
             return [], {}, set()
         with Session(bind=conn) as session:
@@ -216,6 +310,14 @@ class Dispatcher:
                             str(exc).splitlines()[0][:200])
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+    async def _queue(self, rows: list[Row], answers: dict[int, str], booked: set[int],
+                     channels: dict[str, Channel], recorder: "_Recorder", queue: "SendQueue",
+                     urgent: bool) -> _Batch:
+        batch, sends = await self._prepare(rows, answers, booked, channels, recorder)
+        for row, outgoing, channel, limiter in sends:
+            queue.put((batch, row, outgoing, channel), limiter, row.message.clinic_id, urgent)
+        return batch
 
     async def _prepare(self, rows: list[Row], answers: dict[int, str], booked: set[int],
                        channels: dict[str, Channel],
@@ -254,23 +356,23 @@ class Dispatcher:
             batch.count_down()
         return batch, sends
 
-    async def _sender(self, queue: asyncio.Queue, recorder: "_Recorder") -> None:
-        """One of SEND_CONCURRENCY long-lived senders: a task per message would cost more CPU
-        than the rest of its bookkeeping."""
-        while (item := await queue.get()) is not None:
-            batch, row, outgoing, channel, limiter = item
+    async def _sender(self, queue: "SendQueue", recorder: "_Recorder", failed: asyncio.Future,
+                      urgent_only: bool) -> None:
+        """A long-lived sender: a task per message would cost more CPU than the rest of its
+        bookkeeping. The queue hands it a message when that message's rate limit lets it start."""
+        while (item := await queue.take(urgent_only)) is not None:
+            batch, row, outgoing, channel = item
             try:
-                await self._send(row, outgoing, channel, limiter, batch.statuses, recorder)
-            except BaseException as exc:
-                if not batch.done.done():
-                    batch.done.set_exception(exc)
+                await self._send(row, outgoing, channel, batch.statuses, recorder)
+            except Exception as exc:
+                if not failed.done():
+                    failed.set_exception(exc)
                 raise
             finally:
                 batch.count_down()
 
-    async def _send(self, row: Row, outgoing: Outgoing, channel: Channel,
-                    limiter: "SendRateLimiter", statuses: Counter, recorder: "_Recorder") -> None:
-        await limiter.acquire()
+    async def _send(self, row: Row, outgoing: Outgoing, channel: Channel, statuses: Counter,
+                    recorder: "_Recorder") -> None:
         try:
             result = await channel.send(outgoing)
         except SendError as exc:
@@ -385,6 +487,18 @@ class Dispatcher:
                         error_code=result.code, error_message=str(result))
 
 
+async def _finished(batch: _Batch, failed: asyncio.Future) -> None:
+    """Waits until the batch's last outcome is in, or raises what made the drain fail."""
+    if not batch.done.done() and not failed.done():
+        await asyncio.wait((batch.done, failed), return_when=asyncio.FIRST_COMPLETED)
+    if failed.done():
+        failed.result()
+
+
+def _urgent_due(conn: Connection) -> bool:
+    return outbox.any_due(conn, utcnow(), URGENT_ONLY)
+
+
 def _outcome(message: MessageRow, status: str, attempted: bool = False, **changes) -> dict:
     """A full row of outbox.OUTCOME_KEYS: what is not said is cleared or kept as it was."""
     return {
@@ -413,7 +527,8 @@ def _load(session: Session, ids: list[int]) -> list[Row]:
     found = [(MessageRow._make(r[:_CLIENT_AT]),
               ClientRow._make(r[_CLIENT_AT:_VISIT_AT]) if r[_CLIENT_AT] is not None else None,
               VisitRow._make(r[_VISIT_AT:]) if r[_VISIT_AT] is not None else None)
-             for r in session.execute(_LOAD.where(_message.c.id.in_(ids)))]
+             for r in session.execute(_LOAD.where(_message.c.id.in_(ids))
+                                      .order_by(_message.c.next_attempt_at, _message.c.id))]
     # Clinics, appointments and escalations are few per batch: each is read once, not joined
     # into every row (a wave's rows have none of the last two; a clinic's JSON columns cost).
     clinics = _by_id(session, Clinic, {m.clinic_id for m, _, _ in found})
@@ -502,43 +617,159 @@ class _Lazy:
 
 
 class SendRateLimiter:
-    """Sends start evenly spaced, RATE_WINDOW_SECONDS / rate apart, so the provider never sees
-    more than `rate` in any second.
+    """One sender's pace (a number, a Messaging Service, an inbox): sends start evenly spaced,
+    RATE_WINDOW_SECONDS / rate apart, so the provider never sees more than `rate` in any second.
 
     A token bucket (such as aiolimiter) lets a full burst follow a second already at the limit: up to
-    twice the rate in one second. Here each send books the next free start time instead, 10%
-    over 1/rate after the one before, so that jitter (a process's first request also opens its
+    twice the rate in one second. Here each send that starts sets the next start time instead,
+    10% over 1/rate after it, so that jitter (a process's first request also opens its
     connection and loads Twilio's modules: ~75 ms) cannot squeeze rate + 1 arrivals into one
-    second. One limiter serves one worker process, at its share of the service's rate."""
+    second. One limiter serves one worker process, at its share of the service's rate; the
+    SendQueue decides which message takes each start."""
 
     def __init__(self, rate: float):
         self.set_rate(rate)
-        self._next = 0.0  # the next free start time
-        self._last = float("-inf")  # when the last send really started
+        self.ready_at = 0.0  # when the next send may start, on the event loop's clock
         self._cold = True
 
     def set_rate(self, rate: float) -> None:
         per_window = math.floor(rate) if rate >= 1 else rate  # "2.5/s" allows 2 in a second
         self.spacing = RATE_WINDOW_SECONDS / per_window
 
-    def reserve(self, now: float) -> float:
-        """Books the next start time; returns how long to wait for it (0: go now)."""
-        at = max(now, self._next)
-        self._next = at + self.spacing
-        return at - now
+    def start(self, now: float) -> None:
+        """A send starts now (never before ready_at): the next one a spacing later, and after
+        the very first, which also loads the client and so may arrive late, later still."""
+        self.ready_at = now + self.spacing + (COLD_START_SECONDS if self._cold else 0.0)
+        self._cold = False
 
-    async def acquire(self) -> None:
-        """Waits for a booked start time, then, in case the loop woke this send late and the
-        next one on time, until a full spacing after the send before it really started."""
+
+class _Line:
+    """What waits for one sender's next start: urgent messages first, then each clinic's in
+    turn, each clinic's oldest first."""
+
+    __slots__ = ("limiter", "urgent", "routine")
+
+    def __init__(self, limiter: SendRateLimiter):
+        self.limiter = limiter
+        self.urgent: deque = deque()
+        self.routine: OrderedDict[int, deque] = OrderedDict()  # by clinic, in turn
+
+    def pop(self):
+        if self.urgent:
+            return self.urgent.popleft()
+        clinic, waiting = next(iter(self.routine.items()))
+        item = waiting.popleft()
+        if waiting:
+            self.routine.move_to_end(clinic)
+        else:
+            del self.routine[clinic]
+        return item
+
+
+class SendQueue:
+    """The senders' queue. A sender is handed a message only when that message's sender may
+    start a send (its SendRateLimiter), so no sender holds a routine text while it waits for the
+    rate: each start goes to an urgent message first, then to each clinic in turn (one clinic's
+    wave does not hold another's texts behind it), and different senders take turns. Senders
+    waiting for messages are served in the order they came."""
+
+    def __init__(self) -> None:
+        self._lines: OrderedDict[SendRateLimiter, _Line] = OrderedDict()
+        self._queued = 0
+        self._urgent = 0
+        self._idle: deque[asyncio.Future] = deque()  # senders waiting
+        self._idle_urgent: deque[asyncio.Future] = deque()  # ... for urgent messages only
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    def put(self, item, limiter: SendRateLimiter, clinic_id: int, urgent: bool) -> None:
+        line = self._lines.get(limiter)
+        if line is None:
+            line = self._lines[limiter] = _Line(limiter)
+        if urgent:
+            line.urgent.append(item)
+            self._urgent += 1
+        elif (waiting := line.routine.get(clinic_id)) is not None:
+            waiting.append(item)
+        else:
+            line.routine[clinic_id] = deque((item,))
+        self._queued += 1
+        if self._idle or self._idle_urgent:
+            self._hand_out()
+
+    def close(self) -> None:
+        """Nothing more is put: take() returns None once everything was handed out."""
+        self._closed = True
+        self._hand_out()
+
+    async def take(self, urgent_only: bool = False):
+        """The next message that may start now, waiting for one; None once closed and empty."""
+        idle = self._idle_urgent if urgent_only else self._idle
         loop = asyncio.get_running_loop()
-        delay = self.reserve(loop.time())
-        while delay > 0:
-            await asyncio.sleep(delay)
-            delay = self._last + self.spacing - loop.time()
-        self._last = loop.time()
-        if self._cold:  # the very first request also loads the client: it arrives late
-            self._cold = False
-            self._next = max(self._next, self._last + self.spacing + COLD_START_SECONDS)
+        if not idle:
+            item = self._next(loop.time(), urgent_only)
+            if item is not None:
+                return item
+        if self._closed and not (self._urgent if urgent_only else self._queued):
+            return None
+        waiter = loop.create_future()
+        idle.append(waiter)
+        self._arm()
+        return await waiter
+
+    def _next(self, now: float, urgent_only: bool):
+        """Takes the message to start now, or None while no sender with one queued may start."""
+        chosen = None
+        for line in self._lines.values():
+            if line.limiter.ready_at > now:
+                continue
+            if line.urgent:
+                chosen = line
+                break
+            if chosen is None and line.routine and not urgent_only:
+                chosen = line
+        if chosen is None:
+            return None
+        self._urgent -= bool(chosen.urgent)
+        self._queued -= 1
+        chosen.limiter.start(now)
+        self._lines.move_to_end(chosen.limiter)
+        return chosen.pop()
+
+    def _hand_out(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for idle, urgent_only in ((self._idle_urgent, True), (self._idle, False)):
+            while idle and idle[0].done():  # a sender cancelled while waiting
+                idle.popleft()
+            while idle and (self._urgent if urgent_only else self._queued):
+                item = self._next(now, urgent_only)
+                if item is None:
+                    break
+                idle.popleft().set_result(item)
+            if self._closed and not (self._urgent if urgent_only else self._queued):
+                while idle:
+                    waiter = idle.popleft()
+                    if not waiter.done():
+                        waiter.set_result(None)
+        self._arm()
+
+    def _arm(self) -> None:
+        """Hands out again when the first sender with a message for a waiting sender may start."""
+        starts = [line.limiter.ready_at for line in self._lines.values()
+                  if (line.urgent and (self._idle or self._idle_urgent))
+                  or (line.routine and self._idle)]
+        if not starts:
+            return
+        at = min(starts)
+        if self._timer is not None:
+            if self._timer.when() <= at:
+                return
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_at(at, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._hand_out()
 
 
 @dataclass

@@ -42,6 +42,8 @@ def _positive(value) -> bool:
 RULES = {
     "WORKER_TICK_SECONDS": (_positive, "more than 0"),
     "DISPATCH_BATCH_SIZE": (_positive, "more than 0"),
+    "DISPATCH_HORIZON_SECONDS": (_positive, "more than 0"),
+    "URGENT_POLL_SECONDS": (_positive, "more than 0"),
     "SEND_RATE_PER_SECOND": (_positive, "more than 0"),
     "SEND_CONCURRENCY": (_positive, "more than 0"),
     "SEND_TIMEOUT_SECONDS": (_positive, "more than 0"),

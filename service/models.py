@@ -199,6 +199,10 @@ class Message(SQLModel, table=True):
         sa.Index("ix_message_due", "priority", "next_attempt_at",
                  postgresql_where=sa.text("status = 'pending'"),
                  sqlite_where=sa.text("status = 'pending'")),
+        # The claim's fair share per clinic (service/outbox.py).
+        sa.Index("ix_message_due_clinic", "clinic_id", "priority", "next_attempt_at",
+                 postgresql_where=sa.text("status = 'pending'"),
+                 sqlite_where=sa.text("status = 'pending'")),
         sa.Index("ix_message_claimed", "claimed_at",
                  postgresql_where=sa.text("status = 'claimed'"),
                  sqlite_where=sa.text("status = 'claimed'")),

@@ -1,20 +1,22 @@
 """The outbox's state changes, each a single SQL statement.
 
-Claiming is an UPDATE ... RETURNING per priority over the partial index of pending rows; on
-PostgreSQL its sub-select locks with FOR UPDATE SKIP LOCKED, so any number of workers share the
+Claiming is an UPDATE ... RETURNING per priority over the partial indexes of pending rows; on
+PostgreSQL its sub-selects lock with FOR UPDATE SKIP LOCKED, so any number of workers share the
 due rows without ever claiming the same one. SQLite serialises writers, which makes the same
 UPDATE safe there.
 """
 
 import json
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy import bindparam, event, exists, or_, select, text, union_all, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from service.db import dialect_insert
-from service.models import Message, UTCDateTime
+from service.models import Clinic, Message, UTCDateTime
 
 table = Message.__table__
 FINAL = ("delivered", "undelivered", "failed")
@@ -25,6 +27,7 @@ NOT_FINAL = text("message.status NOT IN ('delivered', 'undelivered', 'failed')")
 # Every priority a message has (models.Message.priority): 0 for answers to a client and alerts
 # to staff, 1 for the rest. The claim reads them in this order.
 PRIORITIES = (0, 1)
+URGENT, ROUTINE = PRIORITIES
 
 
 def due_range(now: datetime, priority: int):
@@ -45,28 +48,105 @@ def due(now: datetime, limit: int, priority: int = 1, lock: bool = True):
     return query.with_for_update(skip_locked=True) if lock else query
 
 
-def any_due(conn: Connection, now: datetime) -> bool:
+def any_due(conn: Connection, now: datetime, priorities: tuple[int, ...] = PRIORITIES) -> bool:
     """Whether a claim would find anything: the first entry of each priority's due range."""
     return any(conn.execute(due(now, 1, priority, lock=False)).first()
-               for priority in PRIORITIES)
+               for priority in priorities)
 
 
-def claim_due(conn: Connection, worker: str, now: datetime, limit: int) -> list[int]:
-    """Claims up to `limit` due rows, urgent first. One statement per priority: a single one
-    ordered by (priority, next_attempt_at) finds the first due row fast, but to learn that none
-    is due it walks every pending row's index entry (11 ms at 1,000,000 pending, each tick)."""
+def claim_due(conn: Connection, worker: str, now: datetime, limit: int,
+              priorities: tuple[int, ...] = PRIORITIES) -> list[int]:
+    """Claims up to `limit` due rows of these priorities, urgent first: urgent rows oldest first,
+    routine rows a fair share per clinic first (see _claim_routine). One statement per priority:
+    a single one ordered by (priority, next_attempt_at) finds the first due row fast, but to
+    learn that none is due it walks every pending row's index entry (11 ms at 1,000,000
+    pending, each tick)."""
     ids: list[int] = []
-    for priority in PRIORITIES:
+    for priority in priorities:
         if len(ids) >= limit:
             break
-        claimed = conn.execute(
-            update(table)
-            .where(table.c.id.in_(due(now, limit - len(ids), priority).scalar_subquery()))
-            .values(status="claimed", claimed_by=worker, claimed_at=now)
-            .returning(table.c.id)
-        )
-        ids += [row.id for row in claimed]
+        if priority == ROUTINE:
+            ids += _claim_routine(conn, worker, now, limit - len(ids))
+        else:
+            ids += _claim(conn, worker, now, due(now, limit - len(ids), priority))
     return ids
+
+
+def _claim(conn: Connection, worker: str, now: datetime, ids) -> list[int]:
+    claimed = conn.execute(
+        update(table)
+        .where(table.c.id.in_(ids))
+        .values(status="claimed", claimed_by=worker, claimed_at=now)
+        .returning(table.c.id)
+    )
+    return [row.id for row in claimed]
+
+
+def clinics_due(now: datetime):
+    """The clinics with routine rows due: one look into ix_message_due_clinic per clinic,
+    however many rows each has pending."""
+    clinic = Clinic.__table__
+    return select(clinic.c.id).where(exists().where(table.c.clinic_id == clinic.c.id,
+                                                    *due_range(now, ROUTINE)))
+
+
+def clinic_due(now: datetime, clinic_id: int, limit: int):
+    """One clinic's due routine rows, oldest first: one range of ix_message_due_clinic."""
+    return due(now, limit, ROUTINE).where(table.c.clinic_id == clinic_id)
+
+
+def _claim_routine(conn: Connection, worker: str, now: datetime, limit: int) -> list[int]:
+    """When several clinics have routine rows due (they may share one sender), each gets an
+    equal share of the claim, its oldest first: one clinic's wave of 20,000 does not hold
+    another's 100 texts behind it. What the shares leave goes oldest first, as does the whole
+    claim when one clinic has rows due."""
+    clinics = list(conn.execute(clinics_due(now)).scalars())
+    if not clinics:
+        return []
+    ids: list[int] = []
+    if len(clinics) > 1:
+        if len(clinics) > limit:  # more clinics than rows to claim: a random few, one each
+            clinics = random.sample(clinics, limit)
+        share = limit // len(clinics)
+        shares = (clinic_due(now, clinic_id, share).subquery() for clinic_id in clinics)
+        ids = _claim(conn, worker, now, union_all(*(select(part.c.id) for part in shares)))
+    if len(ids) < limit:
+        ids += _claim(conn, worker, now, due(now, limit - len(ids), ROUTINE))
+    return ids
+
+
+# --- waking the dispatcher when an urgent row is written ---
+
+# PostgreSQL: migration 0006's trigger notifies this channel when an urgent row is inserted.
+URGENT_CHANNEL = "aftercare_urgent"
+_urgent_callbacks: list[Callable[[], None]] = []
+
+
+def on_urgent(callback: Callable[[], None]) -> Callable[[], None]:
+    """Calls `callback` whenever this process commits an urgent row through an ORM session (a
+    worker's own writes, e.g. re-sent escalation alerts; SQLite has no NOTIFY). Returns what
+    removes it again."""
+    _urgent_callbacks.append(callback)
+    return lambda: _urgent_callbacks.remove(callback)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_urgent(session: Session, _context) -> None:
+    if _urgent_callbacks and any(isinstance(row, Message) and row.priority == URGENT
+                                 for row in session.new):
+        session.info["aftercare_urgent"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _signal_urgent(session: Session) -> None:
+    if session.info.pop("aftercare_urgent", False):
+        for callback in list(_urgent_callbacks):
+            callback()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_urgent(session: Session) -> None:
+    session.info.pop("aftercare_urgent", None)
 
 
 def reap(conn: Connection, now: datetime, timeout: timedelta) -> int:
