@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# uv installs exactly what uv.lock says; the same pin is in pyproject.toml's dev group and in
+# deploy/Dockerfile. A fresh clone needs only python3: pip brings uv into the venv first.
+UV_VERSION := 0.13.9
+UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
-.PHONY: run test lint bench pg-up chromium wrk i18n clean
+.PHONY: run test lint bench pg-up chromium wrk i18n image-check clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+# --locked: a pyproject.toml whose lock is stale stops here (`$(BIN)/uv lock`, then commit both).
+$(STAMP): pyproject.toml uv.lock
+	test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/pip install --quiet uv==$(UV_VERSION); }
+	$(UV) sync --locked --quiet
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -44,6 +48,11 @@ i18n: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -o service/translations/messages.pot templates/web
 	$(BIN)/pybabel update -i service/translations/messages.pot -d service/translations
 	$(BIN)/pybabel compile -d service/translations
+
+# Builds deploy/Dockerfile and runs it for real with Docker or Podman (not part of `make test`):
+# see README.md, "Deploy", and scripts/image-check.sh for what it checks.
+image-check: $(STAMP)
+	bash scripts/image-check.sh
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -2,11 +2,11 @@
 
 from flask import Flask, abort, current_app, g, request
 
-from service.config import ROOT, Config
+from service.config import PACKAGE, TEMPLATES, Config
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__, template_folder=str(ROOT / "templates"))
+    app = Flask(__name__, template_folder=str(TEMPLATES))
     config = Config(test_config)
     app.config.from_mapping(config.as_dict())
     app.extensions["aftercare.config"] = config
@@ -47,7 +47,7 @@ def _init_web(app: Flask, exempt_from_csrf) -> None:
     from service.staff import bp as staff_bp
 
     app.config.update(
-        BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "service" / "translations"),
+        BABEL_TRANSLATION_DIRECTORIES=str(PACKAGE / "translations"),
         WTF_CSRF_TIME_LIMIT=None,  # a tablet left open all day must still enrol
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=app.config["PUBLIC_BASE_URL"].startswith("https://"),

@@ -6,7 +6,12 @@ Every setting is documented in README.md and deploy/aftercare.env.example.
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent  # the checkout, when the code runs from one
+# The Jinja templates: inside the package when installed from the wheel (pyproject.toml maps the
+# top-level templates/ there), at the top of the checkout otherwise.
+TEMPLATES = next((d for d in (PACKAGE / "templates", ROOT / "templates") if d.is_dir()),
+                 PACKAGE / "templates")
 DEV_SECRET_KEY = "dev-only-change-me"  # `aftercare doctor` fails while it is in use
 
 

@@ -33,9 +33,10 @@ from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 
+from service.config import TEMPLATES
 from service.sms_segments import is_gsm7
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = TEMPLATES
 
 CHANNELS = ("sms", "email")
 DEFAULT_LANGUAGE = "en"

