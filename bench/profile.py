@@ -137,7 +137,9 @@ def enrol(requests: int = 300) -> dict:
 
     with temp_database("profileenrol") as url:
         key = _api_key(url)
-        os.environ.update({"DATABASE_URL": url, "LOG_LEVEL": "WARNING"})
+        # A throwaway database: the development SECRET_KEY will do.
+        os.environ.update({"DATABASE_URL": url, "LOG_LEVEL": "WARNING",
+                           "AFTERCARE_ENV": "development"})
         from service import create_app
 
         client = create_app().test_client()

@@ -5,9 +5,14 @@ from flask import Flask, abort, current_app, g, request
 from service.config import PACKAGE, TEMPLATES, Config
 
 
-def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__, template_folder=str(TEMPLATES))
+def create_app(test_config: dict | None = None, *, serving: bool = True) -> Flask:
+    """serving: the app will answer requests (gunicorn's `service:create_app()`), so unsafe
+    settings refuse it (config.UnsafeSettings). The `aftercare` command builds it with
+    serving=False, so that `doctor` can say what is wrong, and checks `run` and `worker` itself."""
     config = Config(test_config)
+    if serving:
+        config.check_can_serve()
+    app = Flask(__name__, template_folder=str(TEMPLATES))
     app.config.from_mapping(config.as_dict())
     app.extensions["aftercare.config"] = config
 

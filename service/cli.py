@@ -1,18 +1,21 @@
 """The `aftercare` command: Flask's CLI (run, shell, routes, db) plus the service's own commands."""
 
+import copy
+import functools
 import json
+import os
 import secrets
 from datetime import time, timedelta
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, run_command, with_appcontext
 from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlmodel import Session, select
 
 from service import apikeys, client_import, db, doctor, logs, privacy, retention
 from service.channels import SendError
-from service.config import Config
+from service.config import Config, UnsafeSettings
 from service.enrolment import enrol
 from service.models import Client, Clinic, StaffUser, utcnow
 from service.passwords import hash_password
@@ -22,13 +25,40 @@ DEMO_CLINIC = "Demo Back Walking Studio"
 MIN_PASSWORD_LENGTH = 12
 
 
+# Files this process creates (the SQLite database, exports, the worker's files): no access for
+# others. The systemd units set the same (UMask=0027).
+UMASK = 0o027
+
+
+def _check_can_serve(config: Config) -> None:
+    try:
+        config.check_can_serve()
+    except UnsafeSettings as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.command("worker")
 @with_appcontext
 def worker_command() -> None:
     """Run the worker: dispatch due messages and reap stale claims, until stopped."""
     from jobs.worker import run
 
+    _check_can_serve(current_app.extensions["aftercare.config"])
     run(current_app)
+
+
+def _refusing_unsafe_settings(command: click.Command) -> click.Command:
+    """Flask's `run`, refusing the settings gunicorn's create_app() refuses."""
+    serve = command.callback
+
+    @functools.wraps(serve)
+    def checked(*args, **kwargs):
+        _check_can_serve(Config())
+        return serve(*args, **kwargs)
+
+    refusing = copy.copy(command)
+    refusing.callback = checked
+    return refusing
 
 
 @click.command("create-api-key")
@@ -275,10 +305,18 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(command)
 
 
-def main() -> None:
+def command_group() -> FlaskGroup:
     from service import create_app
 
+    group = FlaskGroup(create_app=functools.partial(create_app, serving=False),
+                       help="Aftercare service commands.")
+    group.add_command(_refusing_unsafe_settings(run_command))
+    return group
+
+
+def main() -> None:
+    os.umask(UMASK)
     logs.configure(Config().LOG_LEVEL)
-    FlaskGroup(create_app=create_app, help="Aftercare service commands.")()
+    command_group()()
 if __name__ == "__main__":
     main()

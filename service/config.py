@@ -12,7 +12,16 @@ ROOT = PACKAGE.parent  # the checkout, when the code runs from one
 # top-level templates/ there), at the top of the checkout otherwise.
 TEMPLATES = next((d for d in (PACKAGE / "templates", ROOT / "templates") if d.is_dir()),
                  PACKAGE / "templates")
-DEV_SECRET_KEY = "dev-only-change-me"  # `aftercare doctor` fails while it is in use
+DEV_SECRET_KEY = "dev-only-change-me"  # used when SECRET_KEY is unset: development only
+# deploy/aftercare.env.example's placeholder (tests/test_hardening.py keeps the two in step).
+EXAMPLE_SECRET_KEY = "change-me-to-64-random-characters"
+MIN_SECRET_KEY_BYTES = 32
+# A deployment sets at least one of these; `make run` on a fresh clone sets none of them.
+DEPLOYMENT_SETTINGS = ("SECRET_KEY", "DATABASE_URL", "PUBLIC_BASE_URL")
+
+
+class UnsafeSettings(Exception):
+    """The web app and the worker refuse to start with these settings."""
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -43,6 +52,10 @@ class Config:
     def __init__(self, overrides: dict | None = None) -> None:
         self.DATABASE_URL = _env("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'aftercare.db'}")
         self.SECRET_KEY = _env("SECRET_KEY", DEV_SECRET_KEY)
+        # development | production. Unset: development only while none of DEPLOYMENT_SETTINGS
+        # is set (a fresh clone's `make run`), so a deployment that forgot SECRET_KEY refuses.
+        self.AFTERCARE_ENV = _env("AFTERCARE_ENV") or (
+            "production" if any(_env(name) for name in DEPLOYMENT_SETTINGS) else "development")
         self.PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         # Reverse proxies in front of the app whose X-Forwarded-For/-Proto headers are trusted.
         self.TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
@@ -88,6 +101,8 @@ class Config:
         self.METRICS_TOKEN = _env("METRICS_TOKEN")  # when set, /metrics wants it as a Bearer token
         self.WORKER_METRICS_PORT = _int("WORKER_METRICS_PORT", 0)  # 0: the worker serves none
         self.HEARTBEAT_STALE_SECONDS = _int("HEARTBEAT_STALE_SECONDS", 60)
+        # /readyz fails when the oldest due message has waited longer: dispatch is stalled.
+        self.READY_MAX_DUE_AGE_SECONDS = _int("READY_MAX_DUE_AGE_SECONDS", 300)
         self.RETENTION_DAYS = _int("RETENTION_DAYS", 0)  # 0: keep everything
         # Request bodies above this many bytes are refused with 413 (Flask reads this key too).
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
@@ -106,6 +121,28 @@ class Config:
     @property
     def email_configured(self) -> bool:
         return bool(self.SMTP_HOST)
+
+    def secret_key_problem(self) -> str | None:
+        """Why SECRET_KEY cannot sign client links and sessions in production, or None."""
+        if self.SECRET_KEY == DEV_SECRET_KEY:
+            return "is unset or the development value"
+        if self.SECRET_KEY == EXAMPLE_SECRET_KEY:
+            return "is the placeholder of deploy/aftercare.env.example"
+        if len(self.SECRET_KEY.encode()) < MIN_SECRET_KEY_BYTES:
+            return f"is shorter than {MIN_SECRET_KEY_BYTES} bytes"
+        return None
+
+    def check_can_serve(self) -> None:
+        """Raises UnsafeSettings unless the web app and the worker may start: with a SECRET_KEY
+        nobody can know or guess (anyone could forge client links and staff sessions with one),
+        or in development."""
+        problem = self.secret_key_problem()
+        if problem and self.AFTERCARE_ENV != "development":
+            raise UnsafeSettings(
+                f"SECRET_KEY {problem}: anyone could forge client links and staff sessions. Set "
+                "it to 64 random characters (python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'), or AFTERCARE_ENV=development on a "
+                "developer's machine.")
 
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items() if k.isupper()}

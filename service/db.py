@@ -3,6 +3,7 @@
 The schema is only ever built by Alembic migrations, in the app and in the tests alike.
 """
 
+import os
 from pathlib import Path
 
 import click
@@ -15,29 +16,50 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Session, create_engine
+from werkzeug.routing import IntegerConverter
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Ids are PostgreSQL integers: a bigger one names no row, and must not reach a query (where it
+# overflows the driver: a 500). `<int:...>` in every route stops there (RowId below): a 404.
+MAX_ID = 2**31 - 1
 
 
 def make_engine(url: str) -> Engine:
+    # hide_parameters: a failed statement's error (and so the log line and traceback that quote
+    # it) names the SQL but not the values: names, phone numbers, pain scores.
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, hide_parameters=True,
+                               connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # A bounded connect: /readyz and doctor must answer even when the server is unreachable.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
-                         connect_args={"connect_timeout": 5})
+    engine = create_engine(url, hide_parameters=True, pool_pre_ping=True, pool_size=10,
+                           max_overflow=10, connect_args={"connect_timeout": 5})
+    event.listen(engine, "handle_error", _drop_server_detail)
+    return engine
 
 
 def make_async_engine(url: URL) -> AsyncEngine:
     """The same database for asyncio code (the dispatcher): psycopg's own async mode, or
     aiosqlite. No pre-ping: every caller retries a step that meets a dropped connection."""
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url.set(drivername="sqlite+aiosqlite"),
+        engine = create_async_engine(url.set(drivername="sqlite+aiosqlite"), hide_parameters=True,
                                      connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, connect_args={"connect_timeout": 5})
+    engine = create_async_engine(url, hide_parameters=True, connect_args={"connect_timeout": 5})
+    event.listen(engine.sync_engine, "handle_error", _drop_server_detail)
+    return engine
+
+
+def _drop_server_detail(context) -> None:
+    """PostgreSQL quotes the values itself in an error's DETAIL ("Failing row contains (7, Dana
+    Diaz, +12025550123, ...)", "Key (phone)=(...) already exists"), where hide_parameters does
+    not reach: the message keeps its first line, which names the constraint (the driver's
+    exception keeps every field in .diag, for code that needs one)."""
+    for error in (context.original_exception, context.sqlalchemy_exception):
+        if error is not None and error.args and isinstance(error.args[0], str):
+            error.args = (error.args[0].split("\nDETAIL:")[0], *error.args[1:])
 
 
 def dialect_insert(conn):
@@ -63,8 +85,17 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def upgrade(url: str, revision: str = "head") -> None:
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(url.removeprefix("sqlite:///")))
     command.upgrade(alembic_config(url), revision)
+
+
+def _create_private(path: Path) -> None:
+    """The SQLite file holds every client's data: readable by its owner and group only, whatever
+    the umask of the process that creates it (SQLite gives its -wal and -shm files the database
+    file's mode)."""
+    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+    if path.name != ":memory:":
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o640))
 
 
 def engine() -> Engine:
@@ -96,7 +127,17 @@ def upgrade_command() -> None:
     click.echo("database is up to date")
 
 
+class RowId(IntegerConverter):
+    """`<int:...>` in a route: a row id, so at most MAX_ID (a bigger one is a 404)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
+    """Before the blueprints: their routes' `<int:...>` are RowIds."""
+    app.url_map.converters["int"] = RowId
     app.extensions["aftercare.engine"] = make_engine(app.config["DATABASE_URL"])
     app.teardown_appcontext(_close_session)
     app.cli.add_command(db_cli)

@@ -19,7 +19,7 @@ from service import readiness
 from service.channels import Outgoing, SendError
 from service.channels.email_smtp import SMTPEmail
 from service.channels.sms_twilio import TwilioSMS
-from service.config import DEV_SECRET_KEY, Config
+from service.config import Config, UnsafeSettings
 from service.schemas import e164
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -53,6 +53,8 @@ RULES = {
     "RETRY_BACKOFF_MAX_SECONDS": (_positive, "more than 0"),
     "MAX_CONTENT_LENGTH": (_positive, "more than 0"),
     "HEARTBEAT_STALE_SECONDS": (_positive, "more than 0"),
+    "READY_MAX_DUE_AGE_SECONDS": (_positive, "more than 0"),
+    "AFTERCARE_ENV": (lambda v: v in ("development", "production"), "development or production"),
     "WEB_WORKERS": (_positive, "more than 0"),
     "WEB_THREADS": (_positive, "more than 0"),
     "RETENTION_DAYS": (lambda v: v >= 0, "0 (keep everything) or more"),
@@ -86,10 +88,16 @@ def _settings(config: Config) -> Iterator[Finding]:
         yield Finding(FAIL, name, f"is {getattr(config, name)!r}; it must be {RULES[name][1]}")
     if not bad:
         yield Finding(OK, "settings", f"{len(RULES)} numbers and choices are valid")
-    if config.SECRET_KEY == DEV_SECRET_KEY:
-        yield Finding(FAIL, "SECRET_KEY", "is the development default: anyone could forge client links")
-    elif len(config.SECRET_KEY) < 32:
-        yield Finding(WARN, "SECRET_KEY", "is short: use 64 random characters")
+    problem = config.secret_key_problem()
+    try:
+        config.check_can_serve()  # the same rule as the web app's and the worker's start
+    except UnsafeSettings:
+        yield Finding(FAIL, "SECRET_KEY", f"{problem}: the web app and the worker refuse to start "
+                                          "(anyone could forge client links); use 64 random characters")
+    else:
+        if problem:
+            yield Finding(WARN, "SECRET_KEY", f"{problem}: accepted only because AFTERCARE_ENV is "
+                                              "development")
     if config.CLAIM_TIMEOUT_SECONDS < 2 * config.SEND_TIMEOUT_SECONDS:
         yield Finding(WARN, "CLAIM_TIMEOUT_SECONDS", "is under twice SEND_TIMEOUT_SECONDS: a slow "
                                                      "send could be reclaimed and sent twice")
@@ -102,9 +110,11 @@ def _database(config: Config, engine: Engine, now: datetime) -> Iterator[Finding
     if config.DATABASE_URL.startswith("sqlite"):
         yield Finding(WARN, "DATABASE_URL", "SQLite serves one clinic on one machine; use "
                                             "PostgreSQL for several workers")
-    results = readiness.checks(engine, now, timedelta(seconds=config.HEARTBEAT_STALE_SECONDS))
-    # Workers usually start after the doctor has had its say: a missing heartbeat only warns.
-    levels = {"database": FAIL, "migrations": FAIL, "worker": WARN}
+    results = readiness.check(engine, now, timedelta(seconds=config.HEARTBEAT_STALE_SECONDS),
+                              timedelta(seconds=config.READY_MAX_DUE_AGE_SECONDS)).checks
+    # Workers usually start after the doctor has had its say: a missing heartbeat, and the due
+    # messages waiting for one, only warn.
+    levels = {"database": FAIL, "migrations": FAIL, "worker": WARN, "dispatch": WARN}
     for name, result in results.items():
         if result == readiness.OK:
             yield Finding(OK, name, "reachable" if name == "database" else "ok")

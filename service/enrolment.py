@@ -23,6 +23,8 @@ _CLIENT_BY_PHONE = select(Client).where(Client.clinic_id == bindparam("clinic_id
                                         Client.phone == bindparam("phone"))
 _CLIENT_BY_EMAIL = select(Client).where(Client.clinic_id == bindparam("clinic_id"),
                                         Client.email == bindparam("email"))
+_ENROLMENT_EVENTS = select(AuditEvent.detail).where(AuditEvent.client_id == bindparam("client_id"),
+                                                    AuditEvent.action == "visit_enrolled")
 _VISIT_COUNT = select(func.count()).select_from(Visit).where(Visit.client_id == bindparam("client_id"))
 _PENDING = (select(Message.id, Message.kind, Appointment.starts_at)
             .join(Appointment, Message.appointment_id == Appointment.id, isouter=True)
@@ -49,6 +51,14 @@ class Written:
     messages: list[Row]  # id, kind, channel, due_at, status of each planned message
 
 
+class IdempotencyConflict(Exception):
+    """The external id was first used with another request: `fields` (dotted names) differ."""
+
+    def __init__(self, visit: Visit, fields: list[str]):
+        super().__init__(f"external id {visit.external_id!r} was first used with other values")
+        self.visit, self.fields = visit, fields
+
+
 def find_visit(session: Session, clinic_id: int, external_id: str) -> Visit | None:
     return session.exec(_VISIT_BY_EXTERNAL_ID,
                         params={"clinic_id": clinic_id, "external_id": external_id}).first()
@@ -57,9 +67,10 @@ def find_visit(session: Session, clinic_id: int, external_id: str) -> Visit | No
 def enrol(session: Session, clinic: Clinic, data: VisitIn, now: datetime,
           actor: str) -> tuple[Visit, Written | None]:
     """Returns (visit, what was written). A retried request with the same external id creates
-    nothing: (the earlier visit, None)."""
+    nothing: (the earlier visit, None); another request with an external id already used raises
+    IdempotencyConflict."""
     if data.external_id and (existing := find_visit(session, clinic.id, data.external_id)):
-        return existing, None
+        return _retried(session, existing, data), None
     try:
         visit, written = _write(session, clinic, data, now, actor)
         session.commit()
@@ -69,8 +80,27 @@ def enrol(session: Session, clinic: Clinic, data: VisitIn, now: datetime,
         existing = data.external_id and find_visit(session, clinic.id, data.external_id)
         if not existing:
             raise
-        return existing, None
+        return _retried(session, existing, data), None
     return visit, written
+
+
+def _retried(session: Session, visit: Visit, data: VisitIn) -> Visit:
+    """The visit a retry names, unless the retry is another request: IdempotencyConflict naming
+    the fields that differ. The first request is known by the digests its visit_enrolled audit
+    event keeps (VisitIn.digests): no migration, no second copy of the client's data, and right
+    even after the client's row changed (a later visit renames them, STOP, staff edits), which
+    a comparison with the rows would take for a conflict. Without them (the event purged by
+    retention, or written before digests were kept) the retry is taken for the same request."""
+    first = next((detail["request"] for detail in session.execute(
+        _ENROLMENT_EVENTS, {"client_id": visit.client_id}).scalars()
+        if detail.get("visit_id") == visit.id and "request" in detail), None)
+    if first is None:
+        return visit
+    given = data.digests()
+    if differing := sorted(name for name in given.keys() | first.keys()
+                           if given.get(name) != first.get(name)):
+        raise IdempotencyConflict(visit, differing)
+    return visit
 
 
 def _write(session: Session, clinic: Clinic, data: VisitIn, now: datetime,
@@ -118,9 +148,12 @@ def _write(session: Session, clinic: Clinic, data: VisitIn, now: datetime,
             for m in careplan.plan_visit(facts, settings)]
     # (An INSERT without parameter sets would write one row of defaults.)
     messages = session.execute(_INSERT_MESSAGES, rows).all() if rows else []
+    detail = {"visit_id": visit.id, "superseded": superseded}
+    if data.external_id:  # what a retry is compared with (_retried)
+        detail["request"] = data.digests()
     session.execute(_INSERT_AUDIT_EVENT, {
         "clinic_id": clinic.id, "client_id": client.id, "actor": actor, "action": "visit_enrolled",
-        "detail": {"visit_id": visit.id, "superseded": superseded}})
+        "detail": detail})
     return visit, Written(client=client, appointment=appointment, messages=messages)
 
 

@@ -14,7 +14,7 @@ from flask import Flask, current_app, g, jsonify, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from service.schemas import LANGUAGES
+from service.schemas import LANGUAGES, ErrorOut
 
 MACHINE_PREFIXES = ("/api/", "/webhooks/")
 
@@ -26,7 +26,7 @@ def init_app(app: Flask) -> None:
 def http_error(exc: HTTPException):
     if request.path.startswith(MACHINE_PREFIXES):
         code = (exc.name or "error").lower().replace(" ", "_")
-        return jsonify({"error": code, "message": exc.description}), exc.code
+        return jsonify(ErrorOut(error=code, message=exc.description).model_dump(exclude_none=True)), exc.code
     if exc.code is None or exc.code < 400:
         return exc
     language = g.get("locale") or request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]

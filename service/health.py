@@ -22,11 +22,13 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     config = current_app.extensions["aftercare.config"]
-    checks = readiness.checks(current_app.extensions["aftercare.engine"], utcnow(),
-                              timedelta(seconds=config.HEARTBEAT_STALE_SECONDS))
-    if failed := readiness.failed(checks):
-        return {"status": "unready", "failed": failed, "checks": checks}, 503
-    return {"status": "ready", "checks": checks}
+    ready = readiness.check(current_app.extensions["aftercare.engine"], utcnow(),
+                            timedelta(seconds=config.HEARTBEAT_STALE_SECONDS),
+                            timedelta(seconds=config.READY_MAX_DUE_AGE_SECONDS))
+    body = {"checks": ready.checks, "oldest_due_seconds": ready.oldest_due_seconds}
+    if ready.failed:
+        return {"status": "unready", "failed": ready.failed, **body}, 503
+    return {"status": "ready", **body}
 
 
 @bp.get("/metrics")

@@ -1,8 +1,10 @@
 """Readiness: can this deployment do its work right now? The database answers, its schema is the
-one this code was written for, and some worker has sent a heartbeat recently. /readyz and
+one this code was written for, some worker has sent a heartbeat recently, and no due message has
+waited too long (a live heartbeat does not prove that anything is sent). /readyz and
 `aftercare doctor` ask the same questions."""
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -13,9 +15,20 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service import heartbeat
 from service.db import MIGRATIONS
+from service.metrics import due_backlog
 
 log = logging.getLogger(__name__)
 OK, SKIPPED = "ok", "not checked"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    checks: dict[str, str]  # each check's result: OK, SKIPPED (an earlier one failed), or what is wrong
+    oldest_due_seconds: int | None  # how long the oldest due message has waited; None: not read
+
+    @property
+    def failed(self) -> list[str]:
+        return [name for name, result in self.checks.items() if result not in (OK, SKIPPED)]
 
 
 @cache
@@ -23,22 +36,28 @@ def code_heads() -> frozenset[str]:
     return frozenset(ScriptDirectory(str(MIGRATIONS)).get_heads())
 
 
-def checks(engine: Engine, now: datetime, stale_after: timedelta) -> dict[str, str]:
-    """Each check's result: OK, SKIPPED (an earlier one failed), or what is wrong."""
+def check(engine: Engine, now: datetime, stale_after: timedelta,
+          max_due_age: timedelta) -> Readiness:
     try:
         with engine.connect() as conn:
             current = _applied(conn)
             if current != code_heads():
-                return {"database": OK,
-                        "migrations": f"the database is at {_names(current)}, this code needs "
-                                      f"{_names(code_heads())}: run `aftercare db upgrade`",
-                        "worker": SKIPPED}
+                return Readiness({
+                    "database": OK,
+                    "migrations": f"the database is at {_names(current)}, this code needs "
+                                  f"{_names(code_heads())}: run `aftercare db upgrade`",
+                    "worker": SKIPPED, "dispatch": SKIPPED}, None)
             last = heartbeat.freshest(conn)
+            oldest = min((first for _, first in conn.execute(due_backlog(now)) if first is not None),
+                         default=None)
     except SQLAlchemyError as exc:
         log.warning("readiness: database unreachable: %s", exc)
         reason = type(getattr(exc, "orig", None) or exc).__name__  # no host or user in the answer
-        return {"database": f"unreachable ({reason})", "migrations": SKIPPED, "worker": SKIPPED}
-    return {"database": OK, "migrations": OK, "worker": _worker(last, now, stale_after)}
+        return Readiness({"database": f"unreachable ({reason})", "migrations": SKIPPED,
+                          "worker": SKIPPED, "dispatch": SKIPPED}, None)
+    waited = max(now - oldest, timedelta(0)) if oldest else timedelta(0)
+    return Readiness({"database": OK, "migrations": OK, "worker": _worker(last, now, stale_after),
+                      "dispatch": _dispatch(waited, max_due_age)}, int(waited.total_seconds()))
 
 
 def _applied(conn: Connection) -> frozenset[str]:
@@ -48,10 +67,6 @@ def _applied(conn: Connection) -> frozenset[str]:
     return frozenset(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
-def failed(results: dict[str, str]) -> list[str]:
-    return [name for name, result in results.items() if result not in (OK, SKIPPED)]
-
-
 def _worker(last: datetime | None, now: datetime, stale_after: timedelta) -> str:
     if last is None:
         return "no worker has ever sent a heartbeat: is `aftercare worker` running?"
@@ -59,6 +74,13 @@ def _worker(last: datetime | None, now: datetime, stale_after: timedelta) -> str
     if age > stale_after:
         return (f"the latest worker heartbeat is {age.total_seconds():.0f} s old "
                 f"(limit {stale_after.total_seconds():.0f} s)")
+    return OK
+
+
+def _dispatch(waited: timedelta, limit: timedelta) -> str:
+    if waited > limit:
+        return (f"the oldest due message has waited {waited.total_seconds():.0f} s (limit "
+                f"{limit.total_seconds():.0f} s): dispatch is stalled or far behind")
     return OK
 
 

@@ -1,21 +1,29 @@
-"""Request bodies of the JSON API, validated by pydantic; each error names its field."""
+"""Request and response bodies of the JSON API: the one source of its contract. Requests are
+validated by these models (each error names its field), responses are produced through them, and
+the OpenAPI document (service/api/openapi.py) is generated from them."""
 
+import hashlib
+import json
 import re
-from datetime import datetime, timedelta
-from typing import ClassVar, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
     Field,
+    PlainSerializer,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 LANGUAGES = ("en", "es")
 # How late a visit may be enrolled: past this, its aftercare has no use left.
@@ -74,15 +82,26 @@ class ClientIn(Strict):
     _zone = field_validator("time_zone")(lambda v: v and check_time_zone(v))
 
 
+def _in_utc(value: datetime) -> datetime:
+    """Every time is stored in UTC: one that has no UTC form (past 9999) is refused here."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range: years 1 to 9999 (in UTC)") from None
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
 class AppointmentIn(Strict):
-    starts_at: AwareDatetime
+    starts_at: Moment
 
 
 class VisitIn(Strict):
     external_id: str | None = Field(default=None, min_length=1, max_length=100,
                                     description="the booking system's id; retries are idempotent")
     client: ClientIn
-    occurred_at: AwareDatetime | None = Field(default=None, description=(
+    occurred_at: Moment | None = Field(default=None, description=(
         f"the session; now by default. At most {OCCURRED_AT_MAX_AGE.days} days ago (and not in "
         "the future). A late enrolment sends what is already due at once and leaves out what "
         "is past its use: no window texts once the 24-hour window is over, and a check-in "
@@ -98,6 +117,20 @@ class VisitIn(Strict):
     next_appointment: AppointmentIn | None = None
     rebook_weeks: int | None = Field(default=None, ge=1, le=6,
                                      description="no appointment yet: nudge to rebook after N weeks")
+
+    def digests(self) -> dict[str, str]:
+        """A short digest of each field as given but the external id (the client's one by one:
+        "client.phone"), times as instants, channels as a set. The enrolment keeps them
+        (service/enrolment.py) to tell a retry from another request under the same external id
+        and to name the fields that differ, without a second copy of the client's data in
+        clear."""
+        fields = {f"client.{name}": value for name, value in self.client.model_dump().items()}
+        fields |= self.model_dump(exclude={"external_id", "client"})
+        if fields["channels"]:
+            fields["channels"] = sorted(fields["channels"])
+        return {name: hashlib.sha256(f"{name}={json.dumps(value, sort_keys=True, default=str)}"
+                                     .encode()).hexdigest()[:16]
+                for name, value in fields.items()}
 
     def cross_field_errors(self, now: datetime) -> dict[str, str]:
         """Rules pydantic cannot express per field, keyed by the field a person must fix."""
@@ -140,3 +173,121 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
 class AcknowledgeIn(Strict):
     MULTILINE: ClassVar[frozenset[str]] = frozenset({"note"})
     note: str | None = Field(default=None, max_length=500, description="what staff did")
+
+
+# --- responses ----------------------------------------------------------------------------------
+
+# Times as Python writes them ("2026-06-10T14:00:00+00:00"), as this API always has.
+Timestamp = Annotated[AwareDatetime, PlainSerializer(datetime.isoformat, return_type=str),
+                      WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class Out(BaseModel):
+    """A response body: every field present (null where it may be empty), no other field. A
+    route builds it field by field, so a renamed or forgotten field fails at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(Out):
+    error: str = Field(description="a stable code, e.g. validation_failed, idempotency_conflict")
+    message: str = Field(description="what went wrong, for a person")
+    fields: dict[str, str] | SkipJsonSchema[None] = Field(default=None, description=(
+        'the reason per field, dotted for nested ones, e.g. {"client.phone": "..."}'))
+
+
+class ClientOut(Out):
+    id: int
+    name: str
+    phone: str | None = Field(description="E.164")
+    email: str | None = Field(json_schema_extra={"format": "email"})
+    language: Literal["en", "es"]
+    time_zone: str = Field(description="IANA zone")
+    sms_consent: bool
+    sms_opted_out: bool = Field(description="the client texted STOP (or opted out on their page)")
+    baseline_pain: int | None = Field(description="the pain score before the first visit, 0-10")
+
+
+class VisitSummaryOut(Out):
+    id: int
+    external_id: str | None
+    client_id: int
+    occurred_at: Timestamp
+    window_ends_at: Timestamp = Field(description="the end of the 24-hour window")
+    visit_number: int
+    pain_before: int | None
+    pain_after: int | None
+    channels: list[Channel] = Field(description="the channels chosen at enrolment (one by "
+                                                "default); the messages show where each one goes now")
+
+
+class MessageOut(Out):
+    id: int
+    kind: str
+    channel: Channel
+    due_at: Timestamp
+    status: str
+
+
+class AppointmentOut(Out):
+    id: int
+    starts_at: Timestamp
+    status: str
+
+
+class VisitOut(VisitSummaryOut):
+    client: ClientOut
+    appointment: AppointmentOut | None
+    messages: list[MessageOut] = Field(description="the planned messages, in the order they are due")
+
+
+class SuggestedIntervalOut(Out):
+    weeks: int | None
+    reason: str
+
+
+class ClientWithVisitsOut(ClientOut):
+    visits: list[VisitSummaryOut]
+    suggested_interval: SuggestedIntervalOut
+
+
+class CheckInOut(Out):
+    id: int
+    visit_id: int | None
+    answer: str | None
+    pain: int | None
+    source: str
+    at: Timestamp
+
+
+class CheckInsOut(Out):
+    checkins: list[CheckInOut] = Field(description="oldest first")
+
+
+class EscalationOut(Out):
+    id: int
+    client_id: int
+    severity: Literal["concern", "urgent"]
+    status: Literal["open", "acknowledged"]
+    reasons: list[str]
+    opened_at: Timestamp
+    notify_count: int
+    unanswered: bool = Field(description="every re-notification sent, still open")
+    acknowledged_at: Timestamp | None
+    note: str | None
+
+
+class EscalationsOut(Out):
+    escalations: list[EscalationOut] = Field(description="oldest first")
+
+
+class AuditEventOut(Out):
+    at: Timestamp
+    actor: str
+    action: str
+    detail: dict[str, Any] = Field(description="what the action needs to be understood; its "
+                                               "keys depend on the action")
+
+
+class AuditOut(Out):
+    events: list[AuditEventOut] = Field(description="oldest first")

@@ -1,7 +1,9 @@
 """Security headers on every response: a CSP without inline scripts, no framing, no referrer
-(the client page's URL carries its signed token), HSTS when served over HTTPS."""
+(the client page's URL carries its signed token), no caching of what carries personal data, HSTS
+when served over HTTPS."""
 
 from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
@@ -12,10 +14,26 @@ def add_headers(response):
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
+    # Staff pages, the client's page, exports and API answers hold personal data: no cache keeps
+    # them (a shared proxy, the back button of a clinic's tablet). Static files set their own.
+    response.headers.setdefault("Cache-Control", "no-store")
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     return response
 
 
+class JSONProvider(DefaultJSONProvider):
+    """JSON nested deeper than Python's stack is a bad body, as unreadable JSON is: ValueError,
+    so that request.get_json() answers 400 (or None when silent) rather than a RecursionError's
+    500."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
 def init_app(app: Flask) -> None:
+    app.json = JSONProvider(app)
     app.after_request(add_headers)

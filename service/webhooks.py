@@ -45,6 +45,8 @@ def status_callback():
     sid = request.form.get("MessageSid", "")
     if message_id is None or not sid:
         abort(400, "m (query) and MessageSid are required")
+    if not 0 < message_id <= db.MAX_ID:
+        abort(404, "no such message")
     with db.engine().begin() as conn:
         outbox.record_delivery(conn, message_id, sid, request.form.get("MessageStatus", ""),
                                request.form.get("ErrorCode") or None, utcnow())

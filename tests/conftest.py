@@ -27,12 +27,14 @@ AUTH_TOKEN = "test-auth-token"
 FROM_NUMBER = "+12025550199"
 PUBLIC_URL = "https://aftercare.example.test"
 
-# Every setting a developer's shell might carry is pinned, so tests never reach a real provider.
+# Every setting a developer's shell might carry is pinned, so tests never reach a real provider;
+# the app runs as in production (a SECRET_KEY long enough to start with).
 NO_PROVIDERS = {
     "TWILIO_ACCOUNT_SID": None, "TWILIO_AUTH_TOKEN": None, "TWILIO_API_KEY_SID": None,
     "TWILIO_API_KEY_SECRET": None, "TWILIO_FROM_NUMBER": None,
     "TWILIO_MESSAGING_SERVICE_SID": None, "TWILIO_API_BASE_URL": None, "SMTP_HOST": None,
-    "PUBLIC_BASE_URL": PUBLIC_URL, "SECRET_KEY": "test-secret", "SEND_RATE_PER_SECOND": 10_000.0,
+    "PUBLIC_BASE_URL": PUBLIC_URL, "SECRET_KEY": "test-secret-of-at-least-32-bytes!",
+    "SEND_RATE_PER_SECOND": 10_000.0, "AFTERCARE_ENV": "production",
 }
 
 

@@ -12,7 +12,7 @@ from datetime import time as clock
 import sqlalchemy as sa
 
 from service.models import Client, Clinic, Message
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, NO_PROVIDERS, PUBLIC_URL
 
 
 class Worker:
@@ -25,6 +25,7 @@ class Worker:
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_FROM_NUMBER": FROM_NUMBER,
             "TWILIO_API_BASE_URL": fake_url, "PUBLIC_BASE_URL": PUBLIC_URL, "SMTP_HOST": "",
             "WORKER_TICK_SECONDS": "0.2", "DISPATCH_BATCH_SIZE": "100",
+            "SECRET_KEY": NO_PROVIDERS["SECRET_KEY"],  # a worker refuses to start without one
             **{key: str(value) for key, value in settings.items()},
         }
         self.log_path = log_path

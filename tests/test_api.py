@@ -8,7 +8,8 @@ from freezegun import freeze_time
 from sqlmodel import func, select
 
 from service import enrolment
-from service.models import ApiKey, Message, Visit
+from service.models import ApiKey, Client, Message, Visit
+from service.schemas import VisitIn
 from tests.conftest import BOTH_BACKENDS, auth, make_clinic
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York
@@ -71,6 +72,55 @@ def test_retry_with_same_external_id_creates_nothing_new(client, clinic, session
     assert session.exec(select(func.count()).select_from(Message)).one() == 6
 
 
+def test_a_retry_of_the_same_request_written_otherwise_is_the_same_request(client, clinic):
+    """Times are instants and channels a set: the same request, however it is written."""
+    _, key = clinic
+    first = client.post("/api/v1/visits", json=visit_body(channels=["sms", "email"]),
+                        headers=auth(key))
+    again = client.post("/api/v1/visits", json=visit_body(
+        channels=["email", "sms"],
+        occurred_at=NOW.astimezone(ZoneInfo("America/New_York")).isoformat(),
+        client={**visit_body()["client"], "phone": "(202) 555-0123"}), headers=auth(key))
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json() == first.get_json()
+
+
+@pytest.mark.parametrize("change, fields", [
+    ({"client": {"name": "Bo Diaz", "phone": "+12025550142", "sms_consent": True}},
+     {"client.name", "client.phone", "client.email", "client.time_zone"}),
+    ({"occurred_at": (NOW - timedelta(hours=1)).isoformat()}, {"occurred_at"}),
+    ({"pain_after": 4, "channels": ["email"]}, {"pain_after", "channels"}),
+    ({"next_appointment": {"starts_at": (NOW + timedelta(days=7)).isoformat()}},
+     {"next_appointment"}),
+])
+def test_a_retry_with_another_body_is_409_naming_each_field_that_differs(client, clinic, session,
+                                                                         change, fields):
+    _, key = clinic
+    first = client.post("/api/v1/visits", json=visit_body(), headers=auth(key))
+    other = client.post("/api/v1/visits", json=visit_body(**change), headers=auth(key))
+    assert (first.status_code, other.status_code) == (201, 409)
+    body = other.get_json()
+    assert body["error"] == "idempotency_conflict"
+    assert set(body["fields"]) == fields
+    assert f"visit {first.get_json()['id']}" in body["message"]
+    assert session.exec(select(func.count()).select_from(Visit)).one() == 1
+    assert session.exec(select(func.count()).select_from(Client)).one() == 1
+    # The first request, again: still the visit it made.
+    assert client.post("/api/v1/visits", json=visit_body(), headers=auth(key)).status_code == 200
+
+
+def test_a_retry_after_the_client_changed_is_still_the_same_request(client, clinic, session):
+    """Compared with the first request, not with the client's row as it is now."""
+    _, key = clinic
+    first = client.post("/api/v1/visits", json=visit_body(), headers=auth(key))
+    renamed = visit_body(external_id="booking-2", occurred_at=(NOW + timedelta(minutes=1)).isoformat(),
+                         client={**visit_body()["client"], "name": "Ana Ruiz-Lopez"})
+    assert client.post("/api/v1/visits", json=renamed, headers=auth(key)).status_code == 201
+    assert session.get(Client, first.get_json()["client_id"]).name == "Ana Ruiz-Lopez"
+    again = client.post("/api/v1/visits", json=visit_body(), headers=auth(key))
+    assert again.status_code == 200 and again.get_json()["id"] == first.get_json()["id"]
+
+
 @pytest.mark.parametrize("backend", BOTH_BACKENDS)
 def test_a_retry_that_loses_the_race_answers_with_the_visit_that_won(client, clinic, session,
                                                                      monkeypatch):
@@ -91,6 +141,11 @@ def test_a_retry_that_loses_the_race_answers_with_the_visit_that_won(client, cli
     assert again.data == first.data
     assert session.exec(select(func.count()).select_from(Visit)).one() == 1
     assert session.exec(select(func.count()).select_from(Message)).one() == 6
+    # Another request that loses the same race is told so.
+    looks.clear()
+    other = client.post("/api/v1/visits", json=visit_body(pain_after=5), headers=auth(key))
+    assert (other.status_code, set(other.get_json()["fields"])) == (409, {"pain_after"})
+    assert session.exec(select(func.count()).select_from(Visit)).one() == 1
 
 
 @pytest.mark.parametrize("backend", BOTH_BACKENDS)
@@ -139,7 +194,9 @@ def test_planned_messages_and_the_audit_event_are_stored_as_the_models_define(cl
     events = client.get(f"/api/v1/clients/{visit['client_id']}/audit", headers=auth(key))
     assert events.get_json()["events"] == [
         {"at": (NOW + timedelta(minutes=1)).isoformat(), "actor": "api", "action": "visit_enrolled",
-         "detail": {"visit_id": visit["id"], "superseded": []}}]
+         "detail": {"visit_id": visit["id"], "superseded": [],
+                    "request": VisitIn.model_validate(body).digests()}}]
+    assert "+12025550123" not in events.get_data(as_text=True)  # digests, not a copy in clear
 
 
 def test_next_appointment_gets_a_reminder_instead_of_a_nudge(client, clinic):

@@ -22,6 +22,7 @@ import yaml
 
 from service import db
 from service.config import ROOT, Config
+from tests.conftest import NO_PROVIDERS
 
 DEPLOY = ROOT / "deploy"
 
@@ -178,7 +179,8 @@ def test_gunicorn_serves_with_several_processes_and_adds_up_their_counters(tmp_p
     url = f"sqlite:///{tmp_path / 'aftercare.db'}"
     db.upgrade(url)
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "WEB_BIND": f"127.0.0.1:{port}", "WEB_WORKERS": "3",
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": NO_PROVIDERS["SECRET_KEY"],
+           "WEB_BIND": f"127.0.0.1:{port}", "WEB_WORKERS": "3",
            "WEB_THREADS": "1", "TWILIO_AUTH_TOKEN": "test-auth-token", "LOG_LEVEL": "INFO"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     server = subprocess.Popen(

@@ -12,7 +12,7 @@ from freezegun import freeze_time
 
 from jobs.worker import build_scheduler
 from service import db, heartbeat
-from service.models import WorkerHeartbeat
+from service.models import Message, WorkerHeartbeat
 from tests.conftest import BOTH_BACKENDS, NO_PROVIDERS
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)
@@ -33,8 +33,8 @@ def test_ready_once_a_worker_beats_and_unready_when_it_stops(app, client):
         heartbeat.beat(engine, "host-a:1")  # the same row, freshened
         ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.get_json() == {"status": "ready", "checks": {
-        "database": "ok", "migrations": "ok", "worker": "ok"}}
+    assert ready.get_json() == {"status": "ready", "oldest_due_seconds": 0, "checks": {
+        "database": "ok", "migrations": "ok", "worker": "ok", "dispatch": "ok"}}
 
     with freeze_time(NOW + timedelta(seconds=61)):
         stale = client.get("/readyz")
@@ -42,6 +42,50 @@ def test_ready_once_a_worker_beats_and_unready_when_it_stops(app, client):
     body = stale.get_json()
     assert body["status"] == "unready" and body["failed"] == ["worker"]
     assert body["checks"]["worker"] == "the latest worker heartbeat is 61 s old (limit 60 s)"
+
+
+def due_message(session, clinic, due_at, **fields) -> Message:
+    row = Message(clinic_id=clinic.id, kind="checkin", channel="sms", recipient="+12025550123",
+                  due_at=due_at, next_attempt_at=due_at, dedupe_key=f"due:{due_at}", **fields)
+    session.add(row)
+    session.commit()
+    return row
+
+
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
+def test_a_stalled_dispatch_is_unready_while_a_worker_beats(app, client, session, clinic):
+    """A live heartbeat proves a worker runs, not that it sends: the oldest due message's wait
+    is the proof, and /readyz names it."""
+    engine = app.extensions["aftercare.engine"]
+    due_message(session, clinic[0], NOW - timedelta(seconds=300))
+    due_message(session, clinic[0], NOW + timedelta(hours=1))  # not due: never counts
+    due_message(session, clinic[0], NOW - timedelta(hours=2), status="sent")  # done
+    with freeze_time(NOW):
+        heartbeat.beat(engine, "host-a:1")
+        at_limit = client.get("/readyz")
+    assert at_limit.status_code == 200
+    assert at_limit.get_json()["oldest_due_seconds"] == 300
+
+    with freeze_time(NOW + timedelta(seconds=1)):
+        heartbeat.beat(engine, "host-a:1")
+        stalled = client.get("/readyz")
+    assert stalled.status_code == 503
+    body = stalled.get_json()
+    assert body["failed"] == ["dispatch"] and body["checks"]["worker"] == "ok"
+    assert body["oldest_due_seconds"] == 301
+    assert body["checks"]["dispatch"] == ("the oldest due message has waited 301 s (limit 300 s): "
+                                          "dispatch is stalled or far behind")
+
+
+def test_the_due_age_limit_is_a_setting(request, settings):
+    settings["READY_MAX_DUE_AGE_SECONDS"] = 30
+    app = request.getfixturevalue("app")
+    clinic, _ = request.getfixturevalue("clinic")
+    due_message(request.getfixturevalue("session"), clinic, NOW - timedelta(seconds=31))
+    with freeze_time(NOW):
+        heartbeat.beat(app.extensions["aftercare.engine"], "host-a:1")
+        response = app.test_client().get("/readyz")
+    assert response.status_code == 503 and response.get_json()["failed"] == ["dispatch"]
 
 
 def test_no_heartbeat_at_all_is_unready(client):
@@ -60,7 +104,9 @@ def test_an_unreachable_database_is_named_without_its_address(settings):
     body = response.get_json()
     assert body["failed"] == ["database"]
     assert body["checks"] == {"database": "unreachable (OperationalError)",
-                              "migrations": "not checked", "worker": "not checked"}
+                              "migrations": "not checked", "worker": "not checked",
+                              "dispatch": "not checked"}
+    assert body["oldest_due_seconds"] is None
     assert "127.0.0.1" not in response.get_data(as_text=True)
 
 

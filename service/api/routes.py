@@ -1,8 +1,10 @@
-"""Endpoints of /api/v1. Every query is scoped to the API key's clinic: another clinic's rows are 404."""
+"""Endpoints of /api/v1. Every query is scoped to the API key's clinic: another clinic's rows are 404.
+Every body, an error's too, is produced through its model in service/schemas.py, which the OpenAPI
+document is generated from."""
 
 from functools import wraps
 
-from flask import abort, g, jsonify, request
+from flask import abort, current_app, g, jsonify, request
 from pydantic import ValidationError
 from sqlmodel import select
 
@@ -11,11 +13,30 @@ from service.api import bp
 from service.api.openapi import openapi_document
 from service.apikeys import clinic_for
 from service.domain.careplan import window_ends_at
-from service.enrolment import enrol
+from service.enrolment import IdempotencyConflict, enrol
 from service.escalations import acknowledge
 from service.maintenance import suggestion_for
 from service.models import Appointment, AuditEvent, CheckIn, Client, Escalation, Message, Visit, utcnow
-from service.schemas import AcknowledgeIn, VisitIn, field_errors
+from service.schemas import (
+    AcknowledgeIn,
+    AppointmentOut,
+    AuditEventOut,
+    AuditOut,
+    CheckInOut,
+    CheckInsOut,
+    ClientOut,
+    ClientWithVisitsOut,
+    ErrorOut,
+    EscalationOut,
+    EscalationsOut,
+    MessageOut,
+    Out,
+    SuggestedIntervalOut,
+    VisitIn,
+    VisitOut,
+    VisitSummaryOut,
+    field_errors,
+)
 
 
 def require_api_key(view):
@@ -31,11 +52,20 @@ def require_api_key(view):
     return wrapper
 
 
+def respond(body: Out, status: int = 200):
+    return current_app.response_class(body.model_dump_json(exclude_none=isinstance(body, ErrorOut)),
+                                      status=status, mimetype="application/json")
+
+
 def error(status: int, code: str, message: str, fields: dict | None = None):
-    body = {"error": code, "message": message}
-    if fields:
-        body["fields"] = fields
-    return jsonify(body), status
+    return respond(ErrorOut(error=code, message=message, fields=fields or None), status)
+
+
+def json_object() -> dict | None:
+    """The request's JSON body if it is an object. JSON nested deeper than Python's stack counts
+    as no JSON (security.JSONProvider), as does anything unreadable."""
+    payload = request.get_json(silent=True)
+    return payload if isinstance(payload, dict) else None
 
 
 @bp.get("/openapi.json")
@@ -46,8 +76,8 @@ def openapi():
 @bp.post("/visits")
 @require_api_key
 def create_visit():
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
+    payload = json_object()
+    if payload is None:
         return error(400, "invalid_json", "the body must be a JSON object")
     now = utcnow()
     try:
@@ -56,16 +86,23 @@ def create_visit():
         return error(422, "validation_failed", "some fields are invalid", field_errors(exc))
     if problems := data.cross_field_errors(now):
         return error(422, "validation_failed", "some fields are invalid", problems)
-    visit, written = enrol(db.session(), g.clinic, data, now, actor="api")
+    try:
+        visit, written = enrol(db.session(), g.clinic, data, now, actor="api")
+    except IdempotencyConflict as conflict:
+        return error(409, "idempotency_conflict",
+                     f"external_id {data.external_id!r} was first used for visit "
+                     f"{conflict.visit.id} with other values: a new visit needs a new external_id",
+                     dict.fromkeys(conflict.fields, "differs from the first request with this "
+                                                    "external_id"))
     if written is None:  # a retry: answer with the visit as stored
-        return jsonify(visit_json(visit)), 200
-    return jsonify(_visit_body(visit, written.client, written.appointment, written.messages)), 201
+        return respond(visit_out(visit), 200)
+    return respond(_visit_out(visit, written.client, written.appointment, written.messages), 201)
 
 
 @bp.get("/visits/<int:visit_id>")
 @require_api_key
 def get_visit(visit_id: int):
-    return jsonify(visit_json(_owned(Visit, visit_id)))
+    return respond(visit_out(_owned(Visit, visit_id)))
 
 
 @bp.get("/clients/<int:client_id>")
@@ -76,8 +113,10 @@ def get_client(client_id: int):
         select(Visit).where(Visit.client_id == client.id).order_by(Visit.occurred_at)
     ).all()
     suggestion = suggestion_for(db.session(), client)
-    return jsonify({**client_json(client), "visits": [_visit_fields(v) for v in visits],
-                    "suggested_interval": {"weeks": suggestion.weeks, "reason": suggestion.reason}})
+    return respond(ClientWithVisitsOut(
+        **_client_fields(client), visits=[_visit_summary(v) for v in visits],
+        suggested_interval=SuggestedIntervalOut(weeks=suggestion.weeks,
+                                                reason=suggestion.reason)))
 
 
 @bp.get("/clients/<int:client_id>/checkins")
@@ -86,9 +125,9 @@ def client_checkins(client_id: int):
     client = _owned(Client, client_id)
     rows = db.session().exec(select(CheckIn).where(CheckIn.client_id == client.id)
                              .order_by(CheckIn.created_at)).all()
-    return jsonify({"checkins": [
-        {"id": c.id, "visit_id": c.visit_id, "answer": c.answer, "pain": c.pain,
-         "source": c.source, "at": c.created_at.isoformat()} for c in rows]})
+    return respond(CheckInsOut(checkins=[
+        CheckInOut(id=c.id, visit_id=c.visit_id, answer=c.answer, pain=c.pain, source=c.source,
+                   at=c.created_at) for c in rows]))
 
 
 @bp.get("/clients/<int:client_id>/escalations")
@@ -97,7 +136,7 @@ def client_escalations(client_id: int):
     client = _owned(Client, client_id)
     rows = db.session().exec(select(Escalation).where(Escalation.client_id == client.id)
                              .order_by(Escalation.opened_at)).all()
-    return jsonify({"escalations": [escalation_json(e) for e in rows]})
+    return respond(EscalationsOut(escalations=[escalation_out(e) for e in rows]))
 
 
 @bp.get("/clients/<int:client_id>/audit")
@@ -106,16 +145,16 @@ def client_audit(client_id: int):
     client = _owned(Client, client_id)
     rows = db.session().exec(select(AuditEvent).where(AuditEvent.client_id == client.id)
                              .order_by(AuditEvent.created_at, AuditEvent.id)).all()
-    return jsonify({"events": [
-        {"at": e.created_at.isoformat(), "actor": e.actor, "action": e.action,
-         "detail": e.detail} for e in rows]})
+    return respond(AuditOut(events=[
+        AuditEventOut(at=e.created_at, actor=e.actor, action=e.action, detail=e.detail)
+        for e in rows]))
 
 
 @bp.post("/escalations/<int:escalation_id>/acknowledge")
 @require_api_key
 def acknowledge_escalation(escalation_id: int):
     row = _owned(Escalation, escalation_id)
-    payload = request.get_json(silent=True)
+    payload = json_object()
     if payload is None and request.content_length:
         return error(400, "invalid_json", "the body must be a JSON object")
     try:
@@ -126,33 +165,28 @@ def acknowledge_escalation(escalation_id: int):
         return error(409, "already_acknowledged", "this escalation was acknowledged already")
     acknowledge(db.session(), row, utcnow(), actor="api", note=data.note)
     db.session().commit()
-    return jsonify(escalation_json(row))
+    return respond(escalation_out(row))
 
 
-def escalation_json(row: Escalation) -> dict:
-    return {
-        "id": row.id, "client_id": row.client_id, "severity": row.severity,
-        "status": row.status, "reasons": row.reasons, "opened_at": row.opened_at.isoformat(),
-        "notify_count": row.notify_count,
-        "unanswered": row.status == "open" and row.notify_count >= g.clinic.renotify_max,
-        "acknowledged_at": row.acknowledged_at and row.acknowledged_at.isoformat(),
-        "note": row.ack_note,
-    }
-
-
-MAX_ID = 2**31 - 1  # ids are PostgreSQL integers; a bigger one would overflow the query
+def escalation_out(row: Escalation) -> EscalationOut:
+    return EscalationOut(
+        id=row.id, client_id=row.client_id, severity=row.severity, status=row.status,
+        reasons=row.reasons, opened_at=row.opened_at, notify_count=row.notify_count,
+        unanswered=row.status == "open" and row.notify_count >= g.clinic.renotify_max,
+        acknowledged_at=row.acknowledged_at, note=row.ack_note,
+    )
 
 
 def _owned(model, row_id: int):
-    if row_id > MAX_ID:
-        abort(404)
+    """The clinic's row, else 404 (ids past db.MAX_ID never get here: the route's <int:> stops
+    them)."""
     row = db.session().get(model, row_id)
     if row is None or row.clinic_id != g.clinic.id:
         abort(404)
     return row
 
 
-def client_json(client: Client) -> dict:
+def _client_fields(client: Client) -> dict:
     return {
         "id": client.id, "name": client.name, "phone": client.phone, "email": client.email,
         "language": client.language, "time_zone": client.time_zone,
@@ -165,33 +199,33 @@ def client_json(client: Client) -> dict:
 def _visit_fields(visit: Visit) -> dict:
     return {
         "id": visit.id, "external_id": visit.external_id, "client_id": visit.client_id,
-        "occurred_at": visit.occurred_at.isoformat(),
-        "window_ends_at": window_ends_at(visit.occurred_at).isoformat(),
+        "occurred_at": visit.occurred_at, "window_ends_at": window_ends_at(visit.occurred_at),
         "visit_number": visit.visit_number, "pain_before": visit.pain_before,
         "pain_after": visit.pain_after, "channels": visit.channels,
     }
 
 
-def visit_json(visit: Visit) -> dict:
+def _visit_summary(visit: Visit) -> VisitSummaryOut:
+    return VisitSummaryOut(**_visit_fields(visit))
+
+
+def visit_out(visit: Visit) -> VisitOut:
     session = db.session()
     appointment = session.exec(select(Appointment).where(Appointment.visit_id == visit.id)).first()
     messages = session.exec(select(Message).where(Message.visit_id == visit.id)).all()
-    return _visit_body(visit, session.get(Client, visit.client_id), appointment, messages)
+    return _visit_out(visit, session.get(Client, visit.client_id), appointment, messages)
 
 
-def _visit_body(visit: Visit, client: Client, appointment: Appointment | None, messages) -> dict:
+def _visit_out(visit: Visit, client: Client, appointment: Appointment | None, messages) -> VisitOut:
     """A visit with its client, appointment and messages (rows or objects with id, kind, channel,
-    due_at and status): what a new enrolment wrote, or what visit_json read."""
-    return {
+    due_at and status): what a new enrolment wrote, or what visit_out read."""
+    return VisitOut(
         **_visit_fields(visit),
-        "client": client_json(client),
-        "appointment": appointment and {
-            "id": appointment.id, "starts_at": appointment.starts_at.isoformat(),
-            "status": appointment.status,
-        },
-        "messages": [
-            {"id": m.id, "kind": m.kind, "channel": m.channel, "due_at": m.due_at.isoformat(),
-             "status": m.status}
-            for m in sorted(messages, key=lambda m: (m.due_at, m.id))
-        ],
-    }
+        client=ClientOut(**_client_fields(client)),
+        appointment=appointment and AppointmentOut(id=appointment.id,
+                                                   starts_at=appointment.starts_at,
+                                                   status=appointment.status),
+        messages=[MessageOut(id=m.id, kind=m.kind, channel=m.channel, due_at=m.due_at,
+                             status=m.status)
+                  for m in sorted(messages, key=lambda m: (m.due_at, m.id))],
+    )
