@@ -41,7 +41,7 @@ if [ -n "${COMPOSE:-}" ]; then
 elif [ "$CONTAINER_ENGINE" = docker ]; then
   C=(docker compose)
 else
-  pc=$(command -v podman-compose || echo .venv/bin/podman-compose)
+  pc=$(command -v podman-compose || echo "$PWD/.venv/bin/podman-compose")
   [ -x "$pc" ] || fail "podman-compose not found (it is a dev dependency: make test installs it)"
   C=("$pc" --podman-args="${CONTAINER_ARGS:-}" --podman-build-args="${CONTAINER_BUILD_ARGS:-}")
 fi
@@ -50,11 +50,13 @@ IMAGE=aftercare:check
 run=aftercare-check-$$
 net=$run db=$run-db web=$run-web worker=$run-worker
 work=$(mktemp -d)
-compose_up=""
+standalone_up="" compose_up=""
 cleanup() {
   status=$?
   if [ "$status" != 0 ]; then  # what the app said, for the failure above
-    for name in "$web" "$worker"; do "${E[@]}" logs --tail 20 "$name" 2>&1 | sed "s/^/$name: /" || true; done
+    [ -z "$standalone_up" ] || for name in "$web" "$worker"; do
+      "${E[@]}" logs --tail 20 "$name" 2>&1 | sed "s/^/$name: /" || true
+    done
     [ -z "$compose_up" ] || (cd "$work/ctx/deploy" && "${CC[@]}" logs 2>&1 | tail -n 40) || true
   fi
   if [ "${KEEP:-}" = 1 ]; then echo "KEEP=1: left running ($run, compose project $run; files in $work)"; return; fi
@@ -127,6 +129,7 @@ zone=$(daytime_zone)
 
 say "PostgreSQL, migrations, web and worker from the image"
 "${E[@]}" network create "$net" >/dev/null
+standalone_up=1
 # LANG: initdb takes the database's encoding from the locale. The official image's is UTF-8
 # already; a base image without one would make it SQL_ASCII, which the app cannot read (its
 # first connection fails with "cannot use a string pattern on a bytes-like object").
@@ -155,6 +158,7 @@ wait_for 30 text_in "${E[@]}" logs "$worker" || fail "no first text in the worke
 text_in "${E[@]}" logs "$worker"
 for name in "$worker" "$web" "$db"; do "${E[@]}" rm -f "$name" >/dev/null; done
 "${E[@]}" network rm "$net" >/dev/null
+standalone_up=""
 
 say "deploy/compose.yaml with its PostgreSQL service"
 # A copy of what the image is built from (the Dockerfile's sources, as .dockerignore leaves them).
