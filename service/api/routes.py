@@ -52,13 +52,15 @@ def require_api_key(view):
     return wrapper
 
 
-def respond(body: Out, status: int = 200):
-    return current_app.response_class(body.model_dump_json(exclude_none=isinstance(body, ErrorOut)),
+def respond(body: Out, status: int = 200, exclude_none: bool = False):
+    return current_app.response_class(body.model_dump_json(exclude_none=exclude_none),
                                       status=status, mimetype="application/json")
 
 
 def error(status: int, code: str, message: str, fields: dict | None = None):
-    return respond(ErrorOut(error=code, message=message, fields=fields or None), status)
+    """An error's body; `fields` is left out when there are none."""
+    return respond(ErrorOut(error=code, message=message, fields=fields or None), status,
+                   exclude_none=True)
 
 
 def json_object() -> dict | None:
