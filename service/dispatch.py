@@ -222,8 +222,10 @@ class Dispatcher:
 
     async def _routine(self, db: AsyncEngine, channels: dict[str, Channel],
                        recorder: "_Recorder", queue: "SendQueue", failed: asyncio.Future) -> int:
-        """Routine batches until none is due. At most two in hand: one being sent, the next one
-        claimed and rendered behind it."""
+        """Routine batches until none is due. The next batch is claimed and rendered once less
+        than a batch waits in the queue: at most two wait, one being sent and the next behind
+        it. (Waiting for whole batches to finish instead let one clinic's texts claimed before
+        another's fill the gaps between the other's, each time the other ran out.)"""
         in_hand: deque[_Batch] = deque()
         handled = 0
         while not self._stopping:
@@ -240,8 +242,9 @@ class Dispatcher:
             handled += len(rows)
             in_hand.append(await self._queue(rows, answers, booked, channels, recorder, queue,
                                              urgent=False))
-            if len(in_hand) >= 2:
-                await _finished(in_hand.popleft(), failed)
+            while in_hand and in_hand[0].done.done():
+                in_hand.popleft()
+            await _finished(queue.routine_below(self._batch_size()), failed)
         return handled
 
     async def _urgent_lane(self, db: AsyncEngine, channels: dict[str, Channel],
@@ -487,10 +490,12 @@ class Dispatcher:
                         error_code=result.code, error_message=str(result))
 
 
-async def _finished(batch: _Batch, failed: asyncio.Future) -> None:
-    """Waits until the batch's last outcome is in, or raises what made the drain fail."""
-    if not batch.done.done() and not failed.done():
-        await asyncio.wait((batch.done, failed), return_when=asyncio.FIRST_COMPLETED)
+async def _finished(what: "_Batch | asyncio.Future", failed: asyncio.Future) -> None:
+    """Waits until the batch's last outcome is in (or the future is done), or raises what made
+    the drain fail."""
+    done = what.done if isinstance(what, _Batch) else what
+    if not done.done() and not failed.done():
+        await asyncio.wait((done, failed), return_when=asyncio.FIRST_COMPLETED)
     if failed.done():
         failed.result()
 
@@ -681,6 +686,7 @@ class SendQueue:
         self._idle_urgent: deque[asyncio.Future] = deque()  # ... for urgent messages only
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
+        self._low: tuple[int, asyncio.Future] | None = None  # see routine_below
 
     def put(self, item, limiter: SendRateLimiter, clinic_id: int, urgent: bool) -> None:
         line = self._lines.get(limiter)
@@ -696,6 +702,15 @@ class SendQueue:
         self._queued += 1
         if self._idle or self._idle_urgent:
             self._hand_out()
+
+    def routine_below(self, count: int) -> asyncio.Future:
+        """Done once fewer than `count` routine messages wait to be handed out."""
+        low = asyncio.get_running_loop().create_future()
+        if self._queued - self._urgent < count:
+            low.set_result(None)
+        else:
+            self._low = (count, low)
+        return low
 
     def close(self) -> None:
         """Nothing more is put: take() returns None once everything was handed out."""
@@ -732,6 +747,10 @@ class SendQueue:
             return None
         self._urgent -= bool(chosen.urgent)
         self._queued -= 1
+        if self._low is not None and self._queued - self._urgent < self._low[0]:
+            if not self._low[1].done():
+                self._low[1].set_result(None)
+            self._low = None
         chosen.limiter.start(now)
         self._lines.move_to_end(chosen.limiter)
         return chosen.pop()
