@@ -1,7 +1,13 @@
 """Readiness: can this deployment do its work right now? The database answers, its schema is the
-one this code was written for, some worker has sent a heartbeat recently, and no due message has
-waited too long (a live heartbeat does not prove that anything is sent). /readyz and
-`aftercare doctor` ask the same questions."""
+one this code was written for, some worker has sent a heartbeat recently, and dispatch is not
+stalled (a live heartbeat does not prove that anything is sent). /readyz and `aftercare doctor` ask
+the same questions.
+
+A backlog alone is not a stall: a morning wave at a carrier's 30 texts a second keeps routine texts
+waiting for many minutes while the worker sends all it may. Failing then would take the web app,
+and with it the webhook that carries a client's red flag, out of a load balancer's rotation. So a
+routine wait fails readiness only when nothing is being sent (no claim in hand, or one that has
+hung); an urgent message (a reply, an alert) is never meant to wait, so its wait alone fails it."""
 
 import logging
 from dataclasses import dataclass
@@ -9,13 +15,14 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from service import heartbeat
+from service import heartbeat, outbox
 from service.db import MIGRATIONS
 from service.metrics import due_backlog
+from service.models import Message
 
 log = logging.getLogger(__name__)
 OK, SKIPPED = "ok", "not checked"
@@ -48,16 +55,23 @@ def check(engine: Engine, now: datetime, stale_after: timedelta,
                                   f"{_names(code_heads())}: run `aftercare db upgrade`",
                     "worker": SKIPPED, "dispatch": SKIPPED}, None)
             last = heartbeat.freshest(conn)
-            oldest = min((first for _, first in conn.execute(due_backlog(now)) if first is not None),
-                         default=None)
+            oldest = [first for _, first in conn.execute(due_backlog(now))]  # per priority
+            # The newest claim in hand (ix_message_claimed): the worker is sending right now.
+            claimed = conn.execute(select(func.max(Message.claimed_at))
+                                   .where(Message.status == "claimed")).scalar()
     except SQLAlchemyError as exc:
         log.warning("readiness: database unreachable: %s", exc)
         reason = type(getattr(exc, "orig", None) or exc).__name__  # no host or user in the answer
         return Readiness({"database": f"unreachable ({reason})", "migrations": SKIPPED,
                           "worker": SKIPPED, "dispatch": SKIPPED}, None)
-    waited = max(now - oldest, timedelta(0)) if oldest else timedelta(0)
+    waits = {priority: max(now - first, timedelta(0)) if first else timedelta(0)
+             for priority, first in zip(outbox.PRIORITIES, oldest, strict=True)}
+    sending = claimed is not None and now - claimed <= max_due_age
+    waited = max(waits.values())
     return Readiness({"database": OK, "migrations": OK, "worker": _worker(last, now, stale_after),
-                      "dispatch": _dispatch(waited, max_due_age)}, int(waited.total_seconds()))
+                      "dispatch": _dispatch(waits[outbox.URGENT], waited, sending,
+                                            max_due_age)},
+                     int(waited.total_seconds()))
 
 
 def _applied(conn: Connection) -> frozenset[str]:
@@ -77,10 +91,14 @@ def _worker(last: datetime | None, now: datetime, stale_after: timedelta) -> str
     return OK
 
 
-def _dispatch(waited: timedelta, limit: timedelta) -> str:
-    if waited > limit:
+def _dispatch(urgent: timedelta, waited: timedelta, sending: bool, limit: timedelta) -> str:
+    if urgent > limit:
+        return (f"an urgent message (a reply or a staff alert) has waited "
+                f"{urgent.total_seconds():.0f} s (limit {limit.total_seconds():.0f} s): "
+                f"dispatch is stalled")
+    if waited > limit and not sending:
         return (f"the oldest due message has waited {waited.total_seconds():.0f} s (limit "
-                f"{limit.total_seconds():.0f} s): dispatch is stalled or far behind")
+                f"{limit.total_seconds():.0f} s) and nothing is being sent: dispatch is stalled")
     return OK
 
 

@@ -2,6 +2,7 @@
 and the worker's heartbeat job keeps it ready."""
 
 import os
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -45,8 +46,9 @@ def test_ready_once_a_worker_beats_and_unready_when_it_stops(app, client):
 
 
 def due_message(session, clinic, due_at, **fields) -> Message:
-    row = Message(clinic_id=clinic.id, kind="checkin", channel="sms", recipient="+12025550123",
-                  due_at=due_at, next_attempt_at=due_at, dedupe_key=f"due:{due_at}", **fields)
+    fields = {"kind": "checkin", **fields}
+    row = Message(clinic_id=clinic.id, channel="sms", recipient="+12025550123", due_at=due_at,
+                  next_attempt_at=due_at, dedupe_key=f"due:{uuid.uuid4()}", **fields)
     session.add(row)
     session.commit()
     return row
@@ -73,8 +75,41 @@ def test_a_stalled_dispatch_is_unready_while_a_worker_beats(app, client, session
     body = stalled.get_json()
     assert body["failed"] == ["dispatch"] and body["checks"]["worker"] == "ok"
     assert body["oldest_due_seconds"] == 301
-    assert body["checks"]["dispatch"] == ("the oldest due message has waited 301 s (limit 300 s): "
-                                          "dispatch is stalled or far behind")
+    assert body["checks"]["dispatch"] == ("the oldest due message has waited 301 s (limit 300 s) "
+                                          "and nothing is being sent: dispatch is stalled")
+
+
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
+def test_a_wave_far_behind_while_sending_is_ready(app, client, session, clinic):
+    """A rate-limited wave keeps routine texts waiting while the worker sends all it may: the web
+    app (and the webhook that carries a red flag) must stay in rotation."""
+    engine = app.extensions["aftercare.engine"]
+    due_message(session, clinic[0], NOW - timedelta(minutes=40))
+    due_message(session, clinic[0], NOW - timedelta(minutes=40), status="claimed",
+                claimed_at=NOW - timedelta(seconds=2), claimed_by="host-a:1")
+    with freeze_time(NOW):
+        heartbeat.beat(engine, "host-a:1")
+        behind = client.get("/readyz")
+    assert behind.status_code == 200 and behind.get_json()["oldest_due_seconds"] == 2400
+
+    with freeze_time(NOW + timedelta(minutes=6)):  # the claim hung: nothing recorded since
+        heartbeat.beat(engine, "host-a:1")
+        hung = client.get("/readyz")
+    assert hung.status_code == 503 and hung.get_json()["failed"] == ["dispatch"]
+
+
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
+def test_an_urgent_message_waiting_is_unready_even_while_sending(app, client, session, clinic):
+    engine = app.extensions["aftercare.engine"]
+    due_message(session, clinic[0], NOW - timedelta(seconds=301), priority=0, kind="staff_alert")
+    due_message(session, clinic[0], NOW, status="claimed", claimed_at=NOW, claimed_by="host-a:1")
+    with freeze_time(NOW):
+        heartbeat.beat(engine, "host-a:1")
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["dispatch"] == (
+        "an urgent message (a reply or a staff alert) has waited 301 s (limit 300 s): "
+        "dispatch is stalled")
 
 
 def test_the_due_age_limit_is_a_setting(request, settings):
