@@ -168,10 +168,10 @@ class Dispatcher:
 
     def _batch_size(self) -> int:
         """Rows claimed at once: what this worker's rate sends in DISPATCH_HORIZON_SECONDS, so
-        that claims stay small at a low rate (a clinic whose texts fall due meanwhile waits for
-        the two batches in hand at most), and at most DISPATCH_BATCH_SIZE. A claim must also be
-        sent well within CLAIM_TIMEOUT_SECONDS, or the reaper would give rows still in our hands
-        to another worker (sent twice)."""
+        that claims stay small at a low rate (a clinic whose texts fall due meanwhile gets its
+        share at the next claim, within about that long), and at most DISPATCH_BATCH_SIZE. A
+        claim must also be sent well within CLAIM_TIMEOUT_SECONDS, or the reaper would give rows
+        still in our hands to another worker (sent twice)."""
         cfg = self.config
         ahead = min(cfg.DISPATCH_HORIZON_SECONDS, cfg.CLAIM_TIMEOUT_SECONDS / 4)
         return max(1, min(cfg.DISPATCH_BATCH_SIZE, math.ceil(self._rate * ahead)))

@@ -7,6 +7,7 @@ UPDATE safe there.
 """
 
 import json
+import logging
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from service.db import dialect_insert
 from service.models import Clinic, Message, UTCDateTime
 
+log = logging.getLogger(__name__)
 table = Message.__table__
 FINAL = ("delivered", "undelivered", "failed")
 # Literal SQL, because executemany() cannot expand a bound list.
@@ -141,7 +143,10 @@ def _note_urgent(session: Session, _context) -> None:
 def _signal_urgent(session: Session) -> None:
     if session.info.pop("aftercare_urgent", False):
         for callback in list(_urgent_callbacks):
-            callback()
+            try:
+                callback()
+            except Exception:  # the commit stands: the poll finds the row
+                log.exception("waking the dispatcher failed")
 
 
 @event.listens_for(Session, "after_rollback")
