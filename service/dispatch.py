@@ -62,6 +62,10 @@ RECORD_EVERY_ROWS = 128  # ... or as soon as this many wait (fewer, bigger state
 DB_ATTEMPTS = 20
 RATE_WINDOW_SECONDS = 1.1  # N sends per 1.1 s: the 0.1 s covers a cold first request's setup
 COLD_START_SECONDS = 0.1  # a process's first send to a sender: what its setup may delay it by
+# A send the event loop starts at most this late (its timers fire up to a millisecond late) keeps
+# the schedule: the next one is not delayed by as much, so the pace stays 1/spacing, and every
+# start stays this close to a slot of the schedule (never more than `rate` in any second).
+LATE_KEEPS_SCHEDULE_SECONDS = 0.002
 PREPARE_CHUNK = 25  # rows rendered between two turns of the event loop
 URGENT_ONLY, ROUTINE_ONLY = (outbox.URGENT,), (outbox.ROUTINE,)
 
@@ -642,10 +646,15 @@ class SendRateLimiter:
         self.spacing = RATE_WINDOW_SECONDS / per_window
 
     def start(self, now: float) -> None:
-        """A send starts now (never before ready_at): the next one a spacing later, and after
-        the very first, which also loads the client and so may arrive late, later still."""
-        self.ready_at = now + self.spacing + (COLD_START_SECONDS if self._cold else 0.0)
-        self._cold = False
+        """A send starts now (never before ready_at): the next one a spacing after this one's
+        slot (ready_at, when now is at most LATE_KEEPS_SCHEDULE_SECONDS past it, else now).
+        After the very first, which also loads the client and so may arrive late, the next one
+        waits longer."""
+        slot = self.ready_at if now - self.ready_at <= LATE_KEEPS_SCHEDULE_SECONDS else now
+        self.ready_at = slot + self.spacing
+        if self._cold:
+            self._cold = False
+            self.ready_at += COLD_START_SECONDS
 
 
 class _Line:
