@@ -31,7 +31,7 @@ from sqlmodel import Session, create_engine
 from twilio.rest import Client as TwilioClient
 
 from service.config import Config
-from service.dispatch import Dispatcher, _load
+from service.messaging.dispatch import Dispatcher, _load
 from service.models import Message, utcnow
 
 THREADS = 16

@@ -13,14 +13,15 @@ from sqlmodel import func, select
 
 from bench import baseline
 from service import create_app as create_service_app
-from service import db, webhooks
-from service.api.routes import error, require_api_key
+from service import db
+from service.care.enrolment import channels_for, upsert_client
+from service.care.maintenance import plan_settings_for
 from service.domain import careplan
-from service.enrolment import channels_for, upsert_client
 from service.extensions import csrf
-from service.maintenance import plan_settings_for
 from service.models import Message, Visit, utcnow
-from service.schemas import VisitIn, field_errors
+from service.web import webhooks
+from service.web.api.routes import error, require_api_key
+from service.web.schemas import VisitIn, field_errors
 
 
 def create_app():

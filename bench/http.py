@@ -127,7 +127,7 @@ def _summary(doc: dict) -> dict:
 
 
 def _api_key(url: str) -> str:
-    from service import apikeys
+    from service.accounts import apikeys
     from service.models import Clinic
 
     engine = sa.create_engine(url)

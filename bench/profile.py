@@ -45,10 +45,11 @@ def dispatch(count: int = 10_000) -> dict:
     process (no overlap), then of a whole Dispatcher.drain() of as many messages (the steps
     interleaved on one event loop, as in the worker), next to the bare Twilio loop's."""
     from service import db as service_db
-    from service import dispatch as dispatch_module
-    from service import metrics, outbox
     from service.config import Config
+    from service.messaging import dispatch as dispatch_module
+    from service.messaging import outbox
     from service.models import utcnow
+    from service.ops import metrics
 
     steps = {}
     with tempfile.TemporaryDirectory() as tmp, temp_database("profile") as url:

@@ -84,9 +84,9 @@ def _tick_costs(url: str, fake_url: str, engine) -> dict:
     import os
 
     from service import db as service_db
-    from service import outbox
     from service.config import Config
-    from service.dispatch import Dispatcher
+    from service.messaging import outbox
+    from service.messaging.dispatch import Dispatcher
 
     os.environ.update(worker_env(url, fake_url))
     dispatcher = Dispatcher(Config(), service_db.make_engine(url), "tick-probe")

@@ -14,7 +14,7 @@ import tempfile
 metrics_dir = tempfile.mkdtemp(prefix="aftercare-metrics-")
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
 
-from service import logs  # noqa: E402  (after the variable above)
+from service.ops import logs  # noqa: E402  (after the variable above)
 from service.config import Config  # noqa: E402
 
 settings = Config()

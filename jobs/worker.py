@@ -21,10 +21,13 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from sqlalchemy.engine import URL, Engine
 
-from service import db, heartbeat, metrics, outbox, retention
-from service.dispatch import Dispatcher
-from service.escalations import renotify
+from service import db
+from service.care import retention
+from service.care.escalations import renotify
+from service.messaging import outbox
+from service.messaging.dispatch import Dispatcher
 from service.models import utcnow
+from service.ops import heartbeat, metrics
 
 RENOTIFY_EVERY_SECONDS = 30
 DISPATCH_JOB = "dispatch"
@@ -141,7 +144,7 @@ def purge_expired(engine: Engine, days: int) -> None:
 
 
 def run(app: Flask) -> None:
-    """Logging is set up by the `aftercare` command (service/logs.py)."""
+    """Logging is set up by the `aftercare` command (service/ops/logs.py)."""
     config = app.extensions["aftercare.config"]
     dispatcher = make_dispatcher(app)
     scheduler = build_scheduler(app, dispatcher)

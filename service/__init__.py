@@ -16,10 +16,12 @@ def create_app(test_config: dict | None = None, *, serving: bool = True) -> Flas
     app.config.from_mapping(config.as_dict())
     app.extensions["aftercare.config"] = config
 
-    from service import cli, db, error_pages, logs
-    from service.api import bp as api_bp
-    from service.health import bp as health_bp
-    from service.webhooks import bp as webhooks_bp
+    from service import cli, db
+    from service.ops import logs
+    from service.ops.health import bp as health_bp
+    from service.web import error_pages
+    from service.web.api import bp as api_bp
+    from service.web.webhooks import bp as webhooks_bp
 
     db.init_app(app)
     logs.init_app(app)  # first, so that every later hook logs with the request id
@@ -45,11 +47,12 @@ def _init_web(app: Flask, exempt_from_csrf) -> None:
     """The pages people use: staff login, the staff app, the client's aftercare page."""
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from service import phones, security
-    from service.auth import bp as auth_bp
-    from service.client_page import bp as client_page_bp
     from service.extensions import babel, csrf, login_manager
-    from service.staff import bp as staff_bp
+    from service.messaging import phones
+    from service.web import security
+    from service.web.auth import bp as auth_bp
+    from service.web.client_page import bp as client_page_bp
+    from service.web.staff import bp as staff_bp
 
     app.config.update(
         BABEL_TRANSLATION_DIRECTORIES=str(PACKAGE / "translations"),

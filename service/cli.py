@@ -13,13 +13,16 @@ from flask.cli import FlaskGroup, run_command, with_appcontext
 from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlmodel import Session, select
 
-from service import apikeys, client_import, db, doctor, logs, privacy, retention
-from service.channels import SendError
+from service import db
+from service.accounts import apikeys
+from service.accounts.passwords import hash_password
+from service.care import client_import, privacy, retention
+from service.care.enrolment import enrol
 from service.config import Config, UnsafeSettings
-from service.enrolment import enrol
+from service.messaging.channels import SendError
 from service.models import Client, Clinic, StaffUser, utcnow
-from service.passwords import hash_password
-from service.schemas import VisitIn, check_time_zone, e164
+from service.ops import doctor, logs
+from service.web.schemas import VisitIn, check_time_zone, e164
 
 DEMO_CLINIC = "Demo Back Walking Studio"
 MIN_PASSWORD_LENGTH = 12
@@ -266,7 +269,7 @@ def erase_client_command(client_id, yes) -> None:
               help="Days to keep; RETENTION_DAYS by default.")
 def purge_command(days) -> None:
     """Delete finished messages, inbound messages and audit events older than the retention
-    period (what stays: see service/retention.py)."""
+    period (what stays: see service/care/retention.py)."""
     days = days or current_app.config["RETENTION_DAYS"]
     if not days:
         raise click.UsageError("give --older-than DAYS (RETENTION_DAYS is not set)")

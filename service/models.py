@@ -199,7 +199,7 @@ class Message(SQLModel, table=True):
         sa.Index("ix_message_due", "priority", "next_attempt_at",
                  postgresql_where=sa.text("status = 'pending'"),
                  sqlite_where=sa.text("status = 'pending'")),
-        # The claim's fair share per clinic (service/outbox.py).
+        # The claim's fair share per clinic (service/messaging/outbox.py).
         sa.Index("ix_message_due_clinic", "clinic_id", "priority", "next_attempt_at",
                  postgresql_where=sa.text("status = 'pending'"),
                  sqlite_where=sa.text("status = 'pending'")),

@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service import apikeys, create_app, db
+from service import create_app, db
+from service.accounts import apikeys
 from service.models import Clinic
 from tests.fakes.smtp_server import FakeSMTP
 from tests.fakes.twilio_server import FakeTwilio
@@ -162,7 +163,7 @@ def providers(settings, fake_twilio, fake_smtp):
 @pytest.fixture
 def dispatcher(app):
     """The worker's dispatch job, run on demand instead of on a tick."""
-    from service.dispatch import Dispatcher
+    from service.messaging.dispatch import Dispatcher
 
     return Dispatcher(app.extensions["aftercare.config"], app.extensions["aftercare.engine"],
                       worker_id="test-worker")

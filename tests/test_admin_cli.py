@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from jobs.worker import build_scheduler
-from service import doctor
+from service.accounts.passwords import verify_password
 from service.config import Config
 from service.models import (
     AuditEvent,
@@ -22,7 +22,7 @@ from service.models import (
     StaffUser,
     Visit,
 )
-from service.passwords import verify_password
+from service.ops import doctor
 from tests.conftest import BOTH_BACKENDS, FROM_NUMBER
 from tests.test_inbound import NOW, PHONE, at, drain, enrol, text
 

@@ -5,10 +5,10 @@ import base64
 
 import pytest
 
-from service.channels import Outgoing, PermanentError, TransientError
-from service.channels.email_smtp import SMTPEmail, _by_code
-from service.channels.sms_twilio import TwilioSMS
 from service.config import Config
+from service.messaging.channels import Outgoing, PermanentError, TransientError
+from service.messaging.channels.email_smtp import SMTPEmail, _by_code
+from service.messaging.channels.sms_twilio import TwilioSMS
 from tests.conftest import ACCOUNT_SID, FROM_NUMBER, NO_PROVIDERS
 from tests.fakes.smtp_server import FakeSMTP
 

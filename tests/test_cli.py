@@ -5,8 +5,8 @@ import io
 
 from sqlmodel import select
 
-from service.channels import Outgoing
-from service.channels.console import ConsoleChannel
+from service.messaging.channels import Outgoing
+from service.messaging.channels.console import ConsoleChannel
 from service.models import ApiKey, Clinic, Message, StaffUser
 
 

@@ -14,13 +14,14 @@ from freezegun import freeze_time
 from itsdangerous import URLSafeTimedSerializer
 from sqlmodel import Session, func, select
 
-from service import apikeys, logs
-from service.client_page import routes
-from service.dispatch import Dispatcher
-from service.escalations import STAFF_ALERT
-from service.links import SALT, client_page_url
+from service.accounts import apikeys
+from service.care.escalations import STAFF_ALERT
+from service.care.privacy import erase_client
+from service.messaging.dispatch import Dispatcher
+from service.messaging.links import SALT, client_page_url
 from service.models import AuditEvent, CheckIn, Client, Clinic, Escalation, Message
-from service.privacy import erase_client
+from service.ops import logs
+from service.web.client_page import routes
 from tests.conftest import BOTH_BACKENDS, auth, make_clinic
 from tests.web_helpers import csrf_token, log_in, make_staff
 

@@ -1,4 +1,4 @@
-"""The API's contract: one source (the pydantic models of service/schemas.py), a document that is
+"""The API's contract: one source (the pydantic models of service/web/schemas.py), a document that is
 strict about responses, the published copy in docs/openapi.json equal to it, and every operation
 answering as the document says, checked by schemathesis on real rows (an escalation included).
 
@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import schemathesis
 
-from service.api.openapi import openapi_document
 from service.config import ROOT
+from service.web.api.openapi import openapi_document
 from tests.conftest import auth
 from tests.test_schemathesis import CHECKS, text_reply
 

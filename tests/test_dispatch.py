@@ -10,9 +10,9 @@ from freezegun import freeze_time
 from icalendar import Calendar
 from sqlmodel import select
 
-from service import outbox
 from service.config import Config
-from service.dispatch import Dispatcher
+from service.messaging import outbox
+from service.messaging.dispatch import Dispatcher
 from service.models import Appointment, CheckIn, Client, Message
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, PUBLIC_URL, auth
 

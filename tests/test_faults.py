@@ -23,10 +23,10 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 from sqlmodel import select
 
-from service import heartbeat
 from service.config import Config
-from service.dispatch import Dispatcher
+from service.messaging.dispatch import Dispatcher
 from service.models import Message, WorkerHeartbeat
+from service.ops import heartbeat
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, auth
 from tests.fakes.smtp_server import FakeSMTP
 from tests.outbox_load import Worker, left, seed_due_texts, wait_until_drained

@@ -20,7 +20,7 @@ from twilio.request_validator import RequestValidator
 import jobs.worker
 from service import cli, create_app, db
 from service.config import DEV_SECRET_KEY, ROOT, UnsafeSettings
-from service.links import client_page_url
+from service.messaging.links import client_page_url
 from service.models import Client, Visit
 from tests.conftest import AUTH_TOKEN, BOTH_BACKENDS, PUBLIC_URL, auth
 from tests.web_helpers import csrf_token, log_in, make_staff

@@ -12,8 +12,9 @@ from alembic.script import ScriptDirectory
 from freezegun import freeze_time
 
 from jobs.worker import build_scheduler
-from service import db, heartbeat
+from service import db
 from service.models import Message, WorkerHeartbeat
+from service.ops import heartbeat
 from tests.conftest import BOTH_BACKENDS, NO_PROVIDERS
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ from sqlmodel import func, select
 from twilio.request_validator import RequestValidator
 
 from service.config import Config
-from service.dispatch import Dispatcher
+from service.messaging.dispatch import Dispatcher
 from service.models import Client, InboundMessage, Message, Visit
 from tests.conftest import AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, PUBLIC_URL, auth
 from tests.web_helpers import log_in, make_staff

@@ -9,7 +9,7 @@ from freezegun import freeze_time
 from sqlmodel import func, select
 from twilio.request_validator import RequestValidator
 
-from service.escalations import renotify
+from service.care.escalations import renotify
 from service.models import Appointment, AuditEvent, CheckIn, Client, Escalation, InboundMessage, Message
 from tests.conftest import AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, PUBLIC_URL, auth, make_clinic
 

@@ -25,8 +25,8 @@ from service.domain.careplan import (
     window_ends_at,
 )
 from service.domain.sendtime import SendTimeFacts, skip_reason
-from service.rendering import TEMPLATES_DIR, Renderer, local_time_label
-from service.sms_segments import is_gsm7, segment_count, sms_length
+from service.messaging.rendering import TEMPLATES_DIR, Renderer, local_time_label
+from service.messaging.sms_segments import is_gsm7, segment_count, sms_length
 from tests.conftest import auth
 from tests.test_templates import LONG, SHORT
 from tests.test_templates_es import LONG_ES_LABELS

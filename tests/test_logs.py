@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from service import logs
+from service.ops import logs
 from tests.test_inbound import NOW, ON_CALL_PHONE, PHONE, drain, enrol, text
 
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from service.messaging.rendering import Renderer, local_time_label
 from service.models import Escalation
-from service.rendering import Renderer, local_time_label
 from tests.conftest import BOTH_BACKENDS
 from tests.test_inbound import NOW, ON_CALL_PHONE, PHONE, drain, enrol, text, texts_to
 from tests.test_reply_language import enrol_in

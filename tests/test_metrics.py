@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service import metrics
+from service.ops import metrics
 from tests.conftest import BOTH_BACKENDS, NO_PROVIDERS
 from tests.test_inbound import NOW, PHONE, at, drain, enrol, signed_post, text
 

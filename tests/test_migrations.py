@@ -9,8 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import Session, SQLModel
 
-from service import metrics, outbox
+from service.messaging import outbox
 from service.models import Clinic, Message
+from service.ops import metrics
 from tests.conftest import BOTH_BACKENDS
 
 

@@ -9,9 +9,9 @@ from freezegun import freeze_time
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from service import outbox
+from service.care.enrolment import replan_channels
 from service.domain.careplan import channels_for
-from service.enrolment import replan_channels
+from service.messaging import outbox
 from service.models import Client, Clinic, Message
 from tests.conftest import BOTH_BACKENDS, auth
 from tests.test_inbound import text

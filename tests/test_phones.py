@@ -2,7 +2,7 @@
 
 import pytest
 
-from service import phones
+from service.messaging import phones
 
 
 @pytest.mark.parametrize("number, region, shown", [

@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import select
 
+from service.care.inbound import ACTIONS, keep
 from service.domain.replies import Intent, interpret
-from service.inbound import ACTIONS, keep
+from service.messaging.rendering import Renderer
 from service.models import Appointment, AuditEvent, CheckIn, Escalation, InboundMessage, Message
-from service.rendering import Renderer
 from tests.conftest import BOTH_BACKENDS
 from tests.test_inbound import NOW, ON_CALL_PHONE, PHONE, count_rows, drain, enrol, text, texts_to
 from tests.test_templates_es import SMS_KINDS, contexts

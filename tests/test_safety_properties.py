@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from sqlmodel import Session, func, select
 from twilio.request_validator import RequestValidator
 
-from service import apikeys, create_app
-from service.dispatch import Dispatcher
+from service import create_app
+from service.accounts import apikeys
+from service.messaging.dispatch import Dispatcher
 from service.models import Client, Clinic, Escalation
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, NO_PROVIDERS, PUBLIC_URL
 from tests.fakes.twilio_server import FakeTwilio

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from twilio.request_validator import RequestValidator
 
-from service.schemas import AcknowledgeIn, VisitIn
+from service.web.schemas import AcknowledgeIn, VisitIn
 from tests.conftest import AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL, auth
 
 EXAMPLES = 50  # per operation and mode: about 800 requests, a few seconds

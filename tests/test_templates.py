@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from service.domain.careplan import PLAN_KINDS
-from service.rendering import (
+from service.messaging.rendering import (
     CHANNELS,
     TEMPLATES_DIR,
     Rendered,
     Renderer,
     local_time_label,
 )
-from service.sms_segments import is_gsm7, segment_count, sms_length
+from service.messaging.sms_segments import is_gsm7, segment_count, sms_length
 
 LONG = {
     "client_name": "Alexandria-Marguerite Bartholo",  # 30

@@ -10,8 +10,8 @@ import pytest
 from service.domain.careplan import PLAN_KINDS
 from service.domain.escalation import assess
 from service.domain.replies import CANNOT_WALK, NUMBNESS
-from service.rendering import TEMPLATES_DIR, Renderer, local_time_label
-from service.sms_segments import is_gsm7, segment_count, sms_length
+from service.messaging.rendering import TEMPLATES_DIR, Renderer, local_time_label
+from service.messaging.sms_segments import is_gsm7, segment_count, sms_length
 
 EN = TEMPLATES_DIR / "messages" / "en"
 ES = TEMPLATES_DIR / "messages" / "es"
@@ -55,7 +55,7 @@ SHORT = {
     "emergency_number": "911",
     "window_started_earlier": False,
 }
-# What dispatch adds for reply kinds and staff alerts (see service/dispatch.py, Dispatcher._render).
+# What dispatch adds for reply kinds and staff alerts (see service/messaging/dispatch.py, Dispatcher._render).
 EXTRA_LONG = {
     "answer": "better",
     "client_url": "https://aftercare.example.com/clients/" + "0" * 36,

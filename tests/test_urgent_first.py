@@ -22,9 +22,9 @@ from freezegun import freeze_time
 from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
-from service import outbox
 from service.config import Config
-from service.dispatch import Dispatcher, SendQueue, SendRateLimiter
+from service.messaging import outbox
+from service.messaging.dispatch import Dispatcher, SendQueue, SendRateLimiter
 from service.models import Client, Message
 from tests.conftest import AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, PUBLIC_URL, make_clinic
 from tests.outbox_load import Worker, seed_due_texts

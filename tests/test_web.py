@@ -8,7 +8,7 @@ import pytest
 from freezegun import freeze_time
 from sqlmodel import select
 
-from service.links import client_page_url
+from service.messaging.links import client_page_url
 from service.models import Appointment, CheckIn, Client, Escalation, Message, Visit
 from tests.conftest import make_clinic
 from tests.web_helpers import csrf_token, log_in, make_staff
@@ -374,7 +374,7 @@ def test_own_wording_is_previewed_saved_and_sent(app, logged_in, session, clinic
     saved = session.get(type(clinic[0]), clinic[0].id)
     assert saved.plan_overrides["wording"] == {
         "en": {"checkin": "{{ clinic_name }}: 1, 2 or 3, {{ client_name }}?"}}
-    from service.rendering import Renderer
+    from service.messaging.rendering import Renderer
     body = Renderer().render("checkin", "sms", "en", {"clinic_name": "C", "client_name": "Ana"},
                              saved.plan_overrides["wording"]["en"]).body
     assert body == "C: 1, 2 or 3, Ana?"

@@ -4,8 +4,8 @@ import re
 
 from sqlmodel import Session
 
+from service.accounts.passwords import hash_password
 from service.models import StaffUser
-from service.passwords import hash_password
 
 PASSWORD = "correct horse battery"
 

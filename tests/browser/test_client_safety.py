@@ -14,9 +14,9 @@ from sqlmodel import func, select
 from werkzeug.serving import make_server
 
 from service import create_app
-from service.dispatch import Dispatcher
-from service.escalations import STAFF_ALERT
-from service.links import client_page_url
+from service.care.escalations import STAFF_ALERT
+from service.messaging.dispatch import Dispatcher
+from service.messaging.links import client_page_url
 from service.models import AuditEvent, CheckIn, Client, Clinic, Escalation, Message
 from tests.browser.conftest import no_horizontal_scroll, shot
 from tests.conftest import auth, make_clinic

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from service.links import client_page_url
+from service.messaging.links import client_page_url
 from service.models import Client, Escalation, Visit, utcnow
 from tests.browser.conftest import log_in, no_horizontal_scroll, shot
 

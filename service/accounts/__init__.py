@@ -1,0 +1,1 @@
+"""Accounts: staff passwords and API keys."""

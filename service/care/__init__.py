@@ -1,0 +1,1 @@
+"""The care logic: enrolment, replies, check-ins, escalations, maintenance and clients' records."""

@@ -1,0 +1,35 @@
+"""A check-in, from an SMS reply or the client's page: recorded against the latest visit and put
+through the escalation rules, the same way whatever the channel."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from service.care.escalations import escalate
+from service.domain import escalation as rules
+from service.models import CheckIn, Client, Clinic, Visit
+
+
+@dataclass(frozen=True)
+class CheckInResult:
+    assessment: rules.Assessment
+    # When on-call will see it, if not now: a concern alert waits for the clinic's quiet hours to
+    # end, and the client must be told so rather than "we have let the team know".
+    team_sees_at: datetime | None = None
+
+
+def record_check_in(session: Session, clinic: Clinic, client: Client, *, answer: str | None,
+                    pain: int | None, red_flags: tuple[str, ...], source: str, now: datetime,
+                    inbound_id: int | None = None, reply_text: str | None = None,
+                    form_id: str | None = None) -> CheckInResult:
+    if answer or pain is not None or red_flags:
+        visit = session.exec(select(Visit).where(Visit.client_id == client.id)
+                             .order_by(Visit.occurred_at.desc())).first()
+        session.add(CheckIn(client_id=client.id, visit_id=visit and visit.id, answer=answer,
+                            pain=pain, red_flags=list(red_flags), source=source,
+                            inbound_message_id=inbound_id, form_id=form_id, created_at=now))
+    assessment = rules.assess(answer, pain, red_flags, client.baseline_pain)
+    row = escalate(session, clinic, client, assessment, now, reply_text=reply_text)
+    later = row is not None and row.last_notified_at is not None and row.last_notified_at > now
+    return CheckInResult(assessment, row.last_notified_at if later else None)

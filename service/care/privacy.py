@@ -1,0 +1,89 @@
+"""One client's personal data: everything about them as JSON (a subject access request), and its
+erasure. The CLI (`export-client`, `erase-client`) and the staff web UI call these.
+
+Erasure removes what identifies the person: name, phone, email, the texts they sent and the texts
+we sent them, staff notes, the booking system's ids, the details of their audit events. The rows
+themselves stay, anonymous (a visit, a pain score, an escalation's rule), so a clinic's counts
+and the metrics stay right. What was still to be sent is cancelled, and the client's page link
+stops working (a neutral page that names no one and accepts nothing).
+"""
+
+from datetime import datetime
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, SQLModel, select
+
+from service.care import audit
+from service.care.escalations import STAFF_ALERT
+from service.models import (
+    Appointment,
+    AuditEvent,
+    CheckIn,
+    Client,
+    Clinic,
+    Escalation,
+    InboundMessage,
+    Message,
+    Visit,
+)
+
+ERASED = "[erased]"
+
+
+class ClientBusy(Exception):
+    """A message to the client is being sent right now: its outcome would write the body back."""
+
+
+def is_erased(client: Client) -> bool:
+    """Their page link then shows a neutral page and accepts nothing."""
+    return client.name == ERASED
+
+
+def export_client(session: Session, client: Client, now: datetime) -> dict:
+    """Everything stored about the client. Alerts to staff are left out: they hold staff numbers,
+    and what they said about the client is in its escalations."""
+
+    def rows(model: type[SQLModel], *where) -> list[dict]:
+        query = select(model).where(model.client_id == client.id, *where).order_by(model.id)
+        return [row.model_dump(mode="json") for row in session.exec(query)]
+
+    return {
+        "exported_at": now.isoformat(),
+        "clinic": session.get(Clinic, client.clinic_id).name,
+        "client": client.model_dump(mode="json"),
+        "visits": rows(Visit),
+        "appointments": rows(Appointment),
+        "messages": rows(Message, Message.kind != STAFF_ALERT),
+        "inbound_messages": rows(InboundMessage),
+        "check_ins": rows(CheckIn),
+        "escalations": rows(Escalation),
+        "audit_events": rows(AuditEvent),
+    }
+
+
+def erase_client(session: Session, client: Client, now: datetime, actor: str) -> None:
+    """Erases in the session; the caller commits. Raises ClientBusy while a message to the client
+    is in flight (try again a minute later)."""
+    if session.exec(select(Message.id).where(Message.client_id == client.id,
+                                             Message.status == "claimed")).first():
+        raise ClientBusy(f"a message to client {client.id} is being sent right now")
+    mine = Message.client_id == client.id
+    session.execute(update(Message).where(mine, Message.status == "pending")
+                    .values(status="cancelled", error_code="erased"))
+    # Provider errors quote the number, alerts quote the client's reply: all of it goes.
+    session.execute(update(Message).where(mine).values(recipient=ERASED, body=None, params={},
+                                                       error_message=None))
+    theirs = [InboundMessage.client_id == client.id]
+    if client.phone:
+        theirs.append(InboundMessage.from_number == client.phone)
+    session.execute(update(InboundMessage).where(or_(*theirs))
+                    .values(from_number=ERASED, body=""))
+    session.execute(update(Visit).where(Visit.client_id == client.id).values(external_id=None))
+    session.execute(update(Escalation).where(Escalation.client_id == client.id)
+                    .values(ack_note=None))
+    session.execute(update(AuditEvent).where(AuditEvent.client_id == client.id).values(detail={}))
+    client.name, client.phone, client.email = ERASED, None, None
+    client.link_version += 1  # every link sent to them stops working
+    session.add(client)
+    audit.record(session, "client_erased", clinic_id=client.clinic_id, client_id=client.id,
+                 actor=actor)

@@ -1,0 +1,1 @@
+"""Messaging: the outbox (every message's state), the dispatcher, rendering and the channels."""

@@ -1,0 +1,1 @@
+"""Operations: health, readiness, metrics, the worker heartbeat, doctor and logs."""

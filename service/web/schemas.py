@@ -1,0 +1,293 @@
+"""Request and response bodies of the JSON API: the one source of its contract. Requests are
+validated by these models (each error names its field), responses are produced through them, and
+the OpenAPI document (service/web/api/openapi.py) is generated from them."""
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+
+LANGUAGES = ("en", "es")
+# How late a visit may be enrolled: past this, its aftercare has no use left.
+OCCURRED_AT_MAX_AGE = timedelta(days=14)
+Channel = Literal["sms", "email"]
+
+
+# C0 controls and DEL: no name, id or address needs them; a line break in an email field is a
+# header injection, and PostgreSQL cannot store NUL at all. Fields in MULTILINE keep \t \n \r.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    MULTILINE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value, info: ValidationInfo):
+        if isinstance(value, str):
+            pattern = _CONTROL_MULTILINE if info.field_name in cls.MULTILINE else _CONTROL
+            if pattern.search(value):
+                raise ValueError("must not contain control characters (such as a line break)")
+        return value
+
+
+def e164(value: str, default_region: str = "US") -> str:
+    """Normalise a phone number to E.164, or raise ValueError with a reason a person can act on."""
+    try:
+        number = phonenumbers.parse(value, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number ({exc.args[0]})") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not a known IANA time zone, e.g. America/New_York") from None
+    return value
+
+
+class ClientIn(Strict):
+    name: str = Field(min_length=1, max_length=120)
+    phone: str | None = Field(default=None, max_length=32, description="E.164, or national (US)")
+    email: EmailStr | None = None
+    language: Literal["en", "es"] = "en"
+    time_zone: str | None = Field(default=None, description="IANA zone; the clinic's by default")
+    sms_consent: bool = Field(default=False, description="the client agreed to receive texts")
+
+    _phone = field_validator("phone")(lambda v: v and e164(v))
+    _zone = field_validator("time_zone")(lambda v: v and check_time_zone(v))
+
+
+def _in_utc(value: datetime) -> datetime:
+    """Every time is stored in UTC: one that has no UTC form (past 9999) is refused here."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range: years 1 to 9999 (in UTC)") from None
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
+class AppointmentIn(Strict):
+    starts_at: Moment
+
+
+class VisitIn(Strict):
+    external_id: str | None = Field(default=None, min_length=1, max_length=100,
+                                    description="the booking system's id; retries are idempotent")
+    client: ClientIn
+    occurred_at: Moment | None = Field(default=None, description=(
+        f"the session; now by default. At most {OCCURRED_AT_MAX_AGE.days} days ago (and not in "
+        "the future). A late enrolment sends what is already due at once and leaves out what "
+        "is past its use: no window texts once the 24-hour window is over, and a check-in "
+        "falling due with the follow-up is not sent separately."))
+    visit_number: int | None = Field(default=None, ge=1, le=10_000)
+    pain_before: int | None = Field(default=None, ge=0, le=10)
+    pain_after: int | None = Field(default=None, ge=0, le=10)
+    channels: list[Channel] | None = Field(default=None, min_length=1, max_length=2, description=(
+        "by default each message goes once: by SMS when the client has a phone with consent "
+        "(and has not opted out), else by email, falling back to the other channel on a "
+        "permanent failure or an opt-out. Give both to send each message on both; the "
+        "client's own choice on their page comes first."))
+    next_appointment: AppointmentIn | None = None
+    rebook_weeks: int | None = Field(default=None, ge=1, le=6,
+                                     description="no appointment yet: nudge to rebook after N weeks")
+
+    def digests(self) -> dict[str, str]:
+        """A short digest of each field as given but the external id (the client's one by one:
+        "client.phone"), times as instants, channels as a set. The enrolment keeps them
+        (service/care/enrolment.py) to tell a retry from another request under the same external id
+        and to name the fields that differ, without a second copy of the client's data in
+        clear."""
+        fields = {f"client.{name}": value for name, value in self.client.model_dump().items()}
+        fields |= self.model_dump(exclude={"external_id", "client"})
+        if fields["channels"]:
+            fields["channels"] = sorted(fields["channels"])
+        return {name: hashlib.sha256(f"{name}={json.dumps(value, sort_keys=True, default=str)}"
+                                     .encode()).hexdigest()[:16]
+                for name, value in fields.items()}
+
+    def cross_field_errors(self, now: datetime) -> dict[str, str]:
+        """Rules pydantic cannot express per field, keyed by the field a person must fix."""
+        errors = {}
+        occurred = self.occurred_at or now
+        if occurred > now + timedelta(minutes=5):
+            errors["occurred_at"] = "is in the future"
+        elif occurred < now - OCCURRED_AT_MAX_AGE:
+            errors["occurred_at"] = f"is more than {OCCURRED_AT_MAX_AGE.days} days ago"
+        if self.next_appointment and self.next_appointment.starts_at <= occurred:
+            errors["next_appointment.starts_at"] = "must be after the visit"
+        if self.next_appointment and self.rebook_weeks:
+            errors["rebook_weeks"] = "give a next appointment or a rebooking interval, not both"
+        if self.channels:
+            if "sms" in self.channels:
+                if not self.client.phone:
+                    errors["client.phone"] = "is required to send SMS"
+                elif not self.client.sms_consent:
+                    errors["client.sms_consent"] = ("must be true to send SMS (record the "
+                                                    "client's consent)")
+            if "email" in self.channels and not self.client.email:
+                errors["client.email"] = "is required to send email"
+            if len(set(self.channels)) != len(self.channels):
+                errors["channels"] = "lists a channel twice"
+        elif not (self.client.phone and self.client.sms_consent) and not self.client.email:
+            errors["channels"] = "no channel: give a phone with SMS consent, or an email"
+        return errors
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """pydantic's errors as {"client.phone": "reason"}."""
+    errors = {}
+    for err in exc.errors():
+        field = ".".join(str(part) for part in err["loc"]) or "body"
+        reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        errors.setdefault(field, reason.removeprefix("Value error, "))
+    return errors
+
+
+class AcknowledgeIn(Strict):
+    MULTILINE: ClassVar[frozenset[str]] = frozenset({"note"})
+    note: str | None = Field(default=None, max_length=500, description="what staff did")
+
+
+# --- responses ----------------------------------------------------------------------------------
+
+# Times as Python writes them ("2026-06-10T14:00:00+00:00"), as this API always has.
+Timestamp = Annotated[AwareDatetime, PlainSerializer(datetime.isoformat, return_type=str),
+                      WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class Out(BaseModel):
+    """A response body: every field present (null where it may be empty), no other field. A
+    route builds it field by field, so a renamed or forgotten field fails at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(Out):
+    error: str = Field(description="a stable code, e.g. validation_failed, idempotency_conflict")
+    message: str = Field(description="what went wrong, for a person")
+    fields: dict[str, str] | SkipJsonSchema[None] = Field(default=None, description=(
+        'the reason per field, dotted for nested ones, e.g. {"client.phone": "..."}'))
+
+
+class ClientOut(Out):
+    id: int
+    name: str
+    phone: str | None = Field(description="E.164")
+    email: str | None = Field(json_schema_extra={"format": "email"})
+    language: Literal["en", "es"]
+    time_zone: str = Field(description="IANA zone")
+    sms_consent: bool
+    sms_opted_out: bool = Field(description="the client texted STOP (or opted out on their page)")
+    baseline_pain: int | None = Field(description="the pain score before the first visit, 0-10")
+
+
+class VisitSummaryOut(Out):
+    id: int
+    external_id: str | None
+    client_id: int
+    occurred_at: Timestamp
+    window_ends_at: Timestamp = Field(description="the end of the 24-hour window")
+    visit_number: int
+    pain_before: int | None
+    pain_after: int | None
+    channels: list[Channel] = Field(description="the channels chosen at enrolment (one by "
+                                                "default); the messages show where each one goes now")
+
+
+class MessageOut(Out):
+    id: int
+    kind: str
+    channel: Channel
+    due_at: Timestamp
+    status: str
+
+
+class AppointmentOut(Out):
+    id: int
+    starts_at: Timestamp
+    status: str
+
+
+class VisitOut(VisitSummaryOut):
+    client: ClientOut
+    appointment: AppointmentOut | None
+    messages: list[MessageOut] = Field(description="the planned messages, in the order they are due")
+
+
+class SuggestedIntervalOut(Out):
+    weeks: int | None
+    reason: str
+
+
+class ClientWithVisitsOut(ClientOut):
+    visits: list[VisitSummaryOut]
+    suggested_interval: SuggestedIntervalOut
+
+
+class CheckInOut(Out):
+    id: int
+    visit_id: int | None
+    answer: str | None
+    pain: int | None
+    source: str
+    at: Timestamp
+
+
+class CheckInsOut(Out):
+    checkins: list[CheckInOut] = Field(description="oldest first")
+
+
+class EscalationOut(Out):
+    id: int
+    client_id: int
+    severity: Literal["concern", "urgent"]
+    status: Literal["open", "acknowledged"]
+    reasons: list[str]
+    opened_at: Timestamp
+    notify_count: int
+    unanswered: bool = Field(description="every re-notification sent, still open")
+    acknowledged_at: Timestamp | None
+    note: str | None
+
+
+class EscalationsOut(Out):
+    escalations: list[EscalationOut] = Field(description="oldest first")
+
+
+class AuditEventOut(Out):
+    at: Timestamp
+    actor: str
+    action: str
+    detail: dict[str, Any] = Field(description="what the action needs to be understood; its "
+                                               "keys depend on the action")
+
+
+class AuditOut(Out):
+    events: list[AuditEventOut] = Field(description="oldest first")

@@ -1,0 +1,33 @@
+"""The staff app: dashboard, enrolment, client pages and (owners) clinic settings. Every route
+needs a login and only ever shows the staff member's own clinic."""
+
+from flask import Blueprint, abort
+from flask_login import current_user
+
+from service import db
+from service.extensions import login_manager
+
+bp = Blueprint("staff", __name__)
+
+
+@bp.before_request
+def require_login():
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
+
+
+def owned(model, row_id: int):
+    """The row if it belongs to the user's clinic; 404 otherwise (not 403: no hint it exists)."""
+    row = db.session().get(model, row_id)
+    if row is None or row.clinic_id != current_user.clinic_id:
+        abort(404)
+    return row
+
+
+def require_owner() -> None:
+    if not current_user.is_owner:
+        abort(403, "Only the clinic owner can do this.")
+
+
+from service.web.staff import routes, settings  # noqa: E402,F401

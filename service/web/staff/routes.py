@@ -1,0 +1,255 @@
+"""Dashboard, enrolment after a session, a visit's timeline and the client page."""
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Response, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from pydantic import ValidationError
+from sqlmodel import or_, select
+
+from service import db
+from service.care import audit
+from service.care.enrolment import enrol as enrol_visit
+from service.care.escalations import acknowledge as acknowledge_escalation
+from service.care.maintenance import suggestion_for
+from service.care.privacy import erase_client, export_client
+from service.domain.contraindications import CONTRAINDICATIONS, screen
+from service.domain.escalation import URGENT
+from service.messaging import phones
+from service.messaging.links import revoke_and_resend
+from service.models import (
+    Appointment,
+    CheckIn,
+    Client,
+    Clinic,
+    Escalation,
+    InboundMessage,
+    Message,
+    Visit,
+    utcnow,
+)
+from service.web.schemas import LANGUAGES, VisitIn, field_errors
+from service.web.staff import bp, owned
+from service.web.staff.chart import pain_chart
+
+
+def clinic() -> Clinic:
+    return db.session().get(Clinic, current_user.clinic_id)
+
+
+@bp.context_processor
+def reader_region() -> dict:
+    """Staff read phone numbers in their clinic's region's format: (202) 555-0100 in the US."""
+    return {"region": phones.region_of(clinic().phone)}
+
+
+@bp.app_template_filter("local")
+def local(moment: datetime | None, zone: str | None = None) -> str:
+    """A time in the clinic's (or the given) zone, as staff read it: "Wed Jun 10, 4:10 PM"."""
+    if moment is None:
+        return ""
+    return moment.astimezone(ZoneInfo(zone or clinic().time_zone)).strftime("%a %b %-d, %-I:%M %p")
+
+
+@bp.app_template_filter("age")
+def age(moment: datetime) -> str:
+    minutes = int((utcnow() - moment).total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
+
+
+@bp.get("/")
+def dashboard():
+    session, here = db.session(), clinic()
+    escalations = session.exec(
+        select(Escalation, Client).join(Client, Escalation.client_id == Client.id)
+        .where(Escalation.clinic_id == here.id, Escalation.status == "open")
+    ).all()
+    escalations.sort(key=lambda row: (row[0].severity != URGENT, row[0].opened_at))
+    zone = ZoneInfo(here.time_zone)
+    today = datetime.combine(utcnow().astimezone(zone).date(), time(), zone)
+    visits = session.exec(
+        select(Visit, Client).join(Client, Visit.client_id == Client.id)
+        .where(Visit.clinic_id == here.id, Visit.occurred_at >= today,
+               Visit.occurred_at < today + timedelta(days=1))
+        .order_by(Visit.occurred_at.desc())
+    ).all()
+    replies = session.exec(
+        select(InboundMessage, Client).join(Client, InboundMessage.client_id == Client.id)
+        .where(InboundMessage.clinic_id == here.id)
+        .order_by(InboundMessage.received_at.desc()).limit(10)
+    ).all()
+    failed = session.exec(
+        select(Message, Client).join(Client, Message.client_id == Client.id)
+        .where(Message.clinic_id == here.id, Message.status.in_(("failed", "undelivered")))
+        .order_by(Message.id.desc()).limit(10)
+    ).all()
+    return render_template("web/staff/dashboard.html", clinic=here, escalations=escalations,
+                           visits=visits, replies=replies, failed=failed)
+
+
+@bp.post("/escalations/<int:escalation_id>/acknowledge")
+def acknowledge(escalation_id: int):
+    row = owned(Escalation, escalation_id)
+    if row.status == "open":
+        note = (request.form.get("note") or "").strip()[:500] or None
+        acknowledge_escalation(db.session(), row, utcnow(), actor=f"staff:{current_user.id}",
+                               staff_id=current_user.id, note=note)
+        db.session().commit()
+        flash("Escalation acknowledged.")
+    return redirect(request.form.get("next") or url_for("staff.dashboard"))
+
+
+def _form_payload(form, here: Clinic) -> dict:
+    """The enrolment form as the API's request body: one validation path for both."""
+    starts = form.get("next_appointment", "").strip()
+    if starts:
+        try:
+            starts = datetime.fromisoformat(starts).replace(tzinfo=ZoneInfo(here.time_zone))
+            starts = starts.isoformat()
+        except ValueError:
+            pass  # pydantic names the field and the reason
+    return {
+        "client": {
+            "name": form.get("name", ""), "phone": form.get("phone") or None,
+            "email": form.get("email") or None, "language": form.get("language", "en"),
+            "time_zone": here.time_zone, "sms_consent": form.get("sms_consent") == "on",
+        },
+        "pain_before": form.get("pain_before") or None,
+        "pain_after": form.get("pain_after") or None,
+        "visit_number": 1 if form.get("first_visit") == "on" else None,
+        "next_appointment": {"starts_at": starts} if starts else None,
+        "rebook_weeks": form.get("rebook_weeks") or None,
+    }
+
+
+@bp.route("/visits/new", methods=["GET", "POST"])
+def enrol():
+    here = clinic()
+    errors, warning = {}, None
+    if request.method == "POST":
+        screening = screen(request.form.getlist("contraindication"),
+                           request.form.get("override_reason"), current_user.is_owner)
+        now = utcnow()
+        try:
+            data = VisitIn.model_validate(_form_payload(request.form, here))
+            errors = data.cross_field_errors(now)
+        except ValidationError as exc:
+            errors = field_errors(exc)
+        if not screening.allowed:
+            warning = screening.warning
+        elif not errors:
+            session = db.session()
+            visit, _ = enrol_visit(session, here, data, now, actor=f"staff:{current_user.id}")
+            if screening.overridden:
+                audit.record(session, "contraindication_overridden", clinic_id=here.id,
+                             client_id=visit.client_id, actor=f"staff:{current_user.id}",
+                             contraindications=list(screening.overridden),
+                             reason=request.form.get("override_reason", "").strip())
+                session.commit()
+            return redirect(url_for("staff.visit", visit_id=visit.id))
+    status = 422 if errors or warning else 200
+    return render_template("web/staff/enrol.html", clinic=here, form=request.form,
+                           errors={k.removeprefix("client."): v for k, v in errors.items()},
+                           warning=warning, contraindications=CONTRAINDICATIONS,
+                           languages=LANGUAGES), status
+
+
+@bp.post("/clients/search")
+def search_clients():
+    """As-you-type lookup for the enrol form; a POST so that no name or number lands in a URL
+    (and so in logs)."""
+    q = str((request.get_json(silent=True) or {}).get("q", "")).strip()[:60]
+    if len(q) < 2:
+        return jsonify([])
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+    digits = "".join(ch for ch in q if ch.isdigit())
+    conditions = [Client.name.ilike(pattern, escape="\\")]
+    if len(digits) >= 3:
+        conditions.append(Client.phone.like(f"%{digits}%"))
+    rows = db.session().exec(
+        select(Client).where(Client.clinic_id == current_user.clinic_id, or_(*conditions))
+        .order_by(Client.name).limit(8)
+    ).all()
+    return jsonify([{"id": c.id, "name": c.name, "phone": c.phone, "email": c.email,
+                     "language": c.language} for c in rows])
+
+
+@bp.get("/visits/<int:visit_id>")
+def visit(visit_id: int):
+    row = owned(Visit, visit_id)
+    session = db.session()
+    client = session.get(Client, row.client_id)
+    messages = session.exec(select(Message).where(Message.visit_id == row.id)
+                            .order_by(Message.due_at, Message.id)).all()
+    return render_template("web/staff/visit.html", visit=row, client=client, messages=messages)
+
+
+@bp.get("/clients/<int:client_id>")
+def client_page(client_id: int):
+    client = owned(Client, client_id)
+    session = db.session()
+    visits = session.exec(select(Visit).where(Visit.client_id == client.id)
+                          .order_by(Visit.occurred_at.desc())).all()
+    messages = session.exec(select(Message).where(Message.client_id == client.id)
+                            .order_by(Message.due_at.desc(), Message.id.desc()).limit(100)).all()
+    checkins = session.exec(select(CheckIn).where(CheckIn.client_id == client.id)
+                            .order_by(CheckIn.created_at)).all()
+    escalations = session.exec(select(Escalation).where(Escalation.client_id == client.id)
+                               .order_by(Escalation.opened_at.desc())).all()
+    appointments = session.exec(select(Appointment).where(Appointment.client_id == client.id)
+                                .order_by(Appointment.starts_at.desc())).all()
+    chart = pain_chart([(c.created_at, c.pain) for c in checkins if c.pain is not None])
+    return render_template("web/staff/client.html", client=client, visits=visits,
+                           messages=messages, checkins=checkins, escalations=escalations,
+                           appointments=appointments, chart=chart, languages=LANGUAGES,
+                           suggestion=suggestion_for(session, client))
+
+
+@bp.post("/clients/<int:client_id>/language")
+def set_language(client_id: int):
+    client = owned(Client, client_id)
+    language = request.form.get("language")
+    if language in LANGUAGES:
+        client.language = language
+        db.session().add(client)
+        audit.record(db.session(), "language_changed", clinic_id=client.clinic_id,
+                     client_id=client.id, actor=f"staff:{current_user.id}", language=language)
+        db.session().commit()
+        flash("Language saved.")
+    return redirect(url_for("staff.client_page", client_id=client.id))
+
+
+@bp.get("/clients/<int:client_id>/export.json")
+def export(client_id: int):
+    client = owned(Client, client_id)
+    body = jsonify(export_client(db.session(), client, utcnow()))
+    return Response(body.get_data(), mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="client-{client.id}.json"'})
+
+
+@bp.route("/clients/<int:client_id>/erase", methods=["GET", "POST"])
+def erase(client_id: int):
+    client = owned(Client, client_id)
+    if request.method == "POST":
+        if request.form.get("confirm") != "ERASE":
+            flash('Type ERASE to confirm.')
+            return render_template("web/staff/erase.html", client=client), 422
+        erase_client(db.session(), client, utcnow(), actor=f"staff:{current_user.id}")
+        db.session().commit()
+        flash("The client's personal data was erased and their pending messages cancelled.")
+        return redirect(url_for("staff.dashboard"))
+    return render_template("web/staff/erase.html", client=client)
+
+
+@bp.post("/clients/<int:client_id>/link")
+def revoke_link(client_id: int):
+    """Every page link sent to the client stops working; a new one goes to them."""
+    client = owned(Client, client_id)
+    channels = revoke_and_resend(db.session(), clinic(), client, utcnow(),
+                                 actor=f"staff:{current_user.id}")
+    db.session().commit()
+    by = " and ".join({"sms": "text", "email": "email"}[c] for c in channels)
+    flash("Old links no longer work. " + (f"A new link is on its way by {by}." if channels else
+          "No new link was sent: the client has no phone or email we may use."))
+    return redirect(url_for("staff.client_page", client_id=client.id))

@@ -1,0 +1,226 @@
+"""Clinic settings (owners only): time zone, quiet hours, on-call contacts, the plan's timings,
+staff accounts and API keys."""
+
+import re
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from jinja2 import TemplateError
+from sqlmodel import select
+
+from service import db
+from service.accounts import apikeys
+from service.accounts.passwords import hash_password
+from service.care import audit
+from service.domain.careplan import PLAN_KINDS
+from service.messaging import phones
+from service.messaging.rendering import Renderer, local_time_label
+from service.messaging.sms_segments import segment_count
+from service.models import ApiKey, StaffUser, utcnow
+from service.web.schemas import check_time_zone, e164
+from service.web.staff import bp, owned, require_owner
+from service.web.staff.routes import clinic
+
+OFFSETS = {"hydration_after": "Hydration tip", "heat_after": "Heat tip",
+           "checkin_after": "Check-in", "followup_after": "Follow-up",
+           "reminder_before": "Appointment reminder (before)"}
+
+
+@bp.before_request
+def owners_only():
+    if request.endpoint and request.endpoint.startswith("staff.settings"):
+        require_owner()
+
+
+def _parse_clinic_form(form) -> tuple[dict, dict]:
+    """Returns (changes, errors): every field is checked before anything is saved."""
+    changes, errors = {}, {}
+
+    def take(name, parse):
+        try:
+            changes[name] = parse(form.get(name, "").strip())
+        except (ValueError, TypeError) as exc:
+            errors[name] = str(exc) or "invalid"
+
+    take("time_zone", check_time_zone)
+    take("quiet_start", time.fromisoformat)
+    take("quiet_end", time.fromisoformat)
+    take("on_call_phones", lambda v: [e164(p) for p in _lines(v)])
+    take("on_call_emails", lambda v: [_email(e) for e in _lines(v)])
+    take("maintenance_weeks", lambda v: _between(int(v), 1, 6))
+    take("weekly_visits", lambda v: _between(int(v), 0, 20))
+    take("renotify_minutes", lambda v: _between(int(v), 5, 240))
+    take("renotify_max", lambda v: _between(int(v), 0, 10))
+    changes["use_suggested_interval"] = form.get("use_suggested_interval") == "on"
+    changes["both_channels"] = form.get("both_channels") == "on"
+    overrides = {"disabled_kinds": [k for k in PLAN_KINDS if form.get(f"kind_{k}") != "on"]}
+    for name in OFFSETS:
+        try:
+            overrides[f"{name}_minutes"] = _between(round(float(form.get(name, "")) * 60), 0, 60 * 24 * 14)
+        except (ValueError, TypeError) as exc:
+            errors[name] = str(exc) or "a number of hours"
+    changes["plan_overrides"] = overrides
+    return changes, errors
+
+
+def _lines(value: str) -> list[str]:
+    return [part.strip() for part in re.split(r"[,\n]", value) if part.strip()]
+
+
+def _between(value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise ValueError(f"must be between {low} and {high}")
+    return value
+
+
+def _email(value: str) -> str:
+    if "@" not in value or any(ch in value for ch in "\r\n<>"):
+        raise ValueError(f"not an email address: {value}")
+    return value
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    here = clinic()
+    errors = {}
+    if request.method == "POST":
+        changes, errors = _parse_clinic_form(request.form)
+        if not errors:
+            changes["plan_overrides"]["wording"] = here.plan_overrides.get("wording", {})
+            for name, value in changes.items():
+                setattr(here, name, value)
+            here.plan_settings()  # validates the combination before it is stored
+            db.session().add(here)
+            audit.record(db.session(), "settings_changed", clinic_id=here.id,
+                         actor=f"staff:{current_user.id}")
+            db.session().commit()
+            flash("Settings saved.")
+            return redirect(url_for("staff.settings"))
+    return _page(here, errors=errors)
+
+
+def _page(here, errors: dict | None = None, new_key: str | None = None):
+    session = db.session()
+    staff = session.exec(select(StaffUser).where(StaffUser.clinic_id == here.id)
+                         .order_by(StaffUser.name)).all()
+    keys = session.exec(select(ApiKey).where(ApiKey.clinic_id == here.id)
+                        .order_by(ApiKey.created_at.desc())).all()
+    plan = here.plan_settings()
+    wording = {kind: _preview(here, _current_wording(here, kind)) for kind in PLAN_KINDS}
+    hours = {name: f"{getattr(plan, name).total_seconds() / 3600:g}" for name in OFFSETS}
+    return render_template("web/staff/settings.html", clinic=here, errors=errors or {}, staff=staff,
+                           keys=keys, kinds=PLAN_KINDS, plan=plan, hours=hours, offsets=OFFSETS,
+                           zones=sorted(_common_zones(here.time_zone)), wording=wording,
+                           new_key=new_key), 422 if errors else 200
+
+
+def _common_zones(current: str) -> set[str]:
+    ZoneInfo(current)
+    return {current, "America/New_York", "America/Chicago", "America/Denver",
+            "America/Los_Angeles", "America/Phoenix", "America/Anchorage", "Pacific/Honolulu",
+            "America/Mexico_City", "America/Bogota", "Europe/London", "Europe/Madrid"}
+
+
+@bp.post("/settings/staff")
+def settings_add_staff():
+    here = clinic()
+    email = request.form.get("email", "").strip().lower()
+    name = request.form.get("name", "").strip()
+    password = request.form.get("password", "")
+    role = request.form.get("role") if request.form.get("role") in ("owner", "staff") else "staff"
+    session = db.session()
+    if not name or "@" not in email or len(password) < 10:
+        flash("A name, an email and a password of at least 10 characters are needed.")
+    elif session.exec(select(StaffUser).where(StaffUser.email == email)).first():
+        flash("That email already has an account.")
+    else:
+        session.add(StaffUser(clinic_id=here.id, email=email, name=name, role=role,
+                              password_hash=hash_password(password)))
+        audit.record(session, "staff_added", clinic_id=here.id, actor=f"staff:{current_user.id}",
+                     email=email, role=role)
+        session.commit()
+        flash(f"{name} can now log in.")
+    return redirect(url_for("staff.settings"))
+
+
+@bp.post("/settings/api-keys")
+def settings_create_key():
+    name = request.form.get("name", "").strip()[:80] or "booking system"
+    here = clinic()
+    key = apikeys.issue(db.session(), here, name)
+    return _page(here, new_key=key)  # shown once, on this page only
+
+
+@bp.post("/settings/api-keys/<int:key_id>/revoke")
+def settings_revoke_key(key_id: int):
+    key = owned(ApiKey, key_id)
+    if not key.revoked_at:
+        apikeys.revoke(db.session(), key)
+        flash(f"Key {key.prefix}… revoked.")
+    return redirect(url_for("staff.settings"))
+
+
+# --- the clinic's own wording of each text, with a live preview and its segment count ----------
+
+renderer = Renderer()
+
+
+def _current_wording(here, kind: str) -> str:
+    return here.plan_overrides.get("wording", {}).get("en", {}).get(kind) or \
+        renderer.source(kind, "sms", "en")
+
+
+def _preview(here, source: str, kind: str = "window_start") -> dict:
+    """The text as a client with a long name would get it, or the reason it cannot render."""
+    now = utcnow()
+    context = {
+        "client_name": "Alexandria", "clinic_name": here.name,
+        "clinic_phone": phones.display(here.phone), "clinic_tel": phones.tel_href(here.phone),
+        "emergency_number": phones.emergency_number(phones.region_of(here.phone)),
+        "first_visit": True, "window_started_earlier": False,
+        "page_url": f"{request.host_url}c/" + "x" * 40,
+        "window_ends": local_time_label(now + timedelta(hours=24), here.time_zone, "en"),
+        "appointment": local_time_label(now + timedelta(days=7), here.time_zone, "en",
+                                        with_date=True),
+        "answer": None,
+    }
+    try:
+        body = renderer.render_wording(source, context)
+    except TemplateError as exc:  # syntax, unknown variables, and what the sandbox refuses
+        return {"source": source, "error": f"cannot be used: {exc}"}
+    encoding, segments = segment_count(body)
+    return {"source": source, "body": body, "encoding": encoding, "segments": segments}
+
+
+@bp.post("/settings/preview")
+def settings_preview():
+    data = request.get_json(silent=True) or {}
+    preview = _preview(clinic(), str(data.get("text", ""))[:2000])
+    return jsonify(preview), 422 if "error" in preview else 200
+
+
+@bp.post("/settings/wording")
+def settings_wording():
+    here = clinic()
+    wording, errors = {}, {}
+    for kind in PLAN_KINDS:
+        text = (request.form.get(f"wording_{kind}") or "").strip()[:2000]
+        if not text or text == renderer.source(kind, "sms", "en"):
+            continue  # ours
+        preview = _preview(here, text)
+        if "error" in preview:
+            errors[f"wording_{kind}"] = preview["error"]
+        wording[kind] = text
+    if errors:
+        flash("Nothing was saved: " + "; ".join(f"{k.removeprefix('wording_')} {v}"
+                                                for k, v in errors.items()))
+        return _page(here, errors=errors)
+    here.plan_overrides = {**here.plan_overrides, "wording": {"en": wording}}
+    db.session().add(here)
+    audit.record(db.session(), "wording_changed", clinic_id=here.id,
+                 actor=f"staff:{current_user.id}", kinds=sorted(wording))
+    db.session().commit()
+    flash("Wording saved.")
+    return redirect(url_for("staff.settings"))
