@@ -39,7 +39,7 @@ test: $(STAMP) pg-up chromium
 wrk:
 	@command -v wrk >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk)
 
-# Every benchmark (about 40 minutes); one: `$(BIN)/python -m bench wave`, smaller: see --help.
+# Every benchmark (about 55 minutes); one: `$(BIN)/python -m bench wave`, smaller: see --help.
 bench: $(STAMP) pg-up wrk
 	$(BIN)/python -m bench
 
