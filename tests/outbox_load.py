@@ -3,11 +3,13 @@ it: shared by the multi-process tests (tests/test_workers.py, tests/test_faults.
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
+from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
 
@@ -32,6 +34,11 @@ class Worker:
         self._log = open(log_path, "w")  # noqa: SIM115  (closed with the process)
         self.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
+
+    @property
+    def worker_id(self) -> str:
+        """What it writes in a row's claimed_by (jobs.worker.worker_id)."""
+        return f"{socket.gethostname()}:{self.proc.pid}"
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -67,15 +74,33 @@ def seed_due_texts(database_url: str, count: int) -> sa.Engine:
     return engine
 
 
+def message_id(form: dict) -> int:
+    """The outbox row a text came from: its status callback says (?m=<id>)."""
+    return int(parse_qs(urlsplit(form["StatusCallback"]).query)["m"][0])
+
+
+def claimed_by(engine, worker: Worker) -> set[int]:
+    with engine.connect() as conn:
+        return set(conn.execute(sa.text(
+            "SELECT id FROM message WHERE status = 'claimed' AND claimed_by = :w"),
+            {"w": worker.worker_id}).scalars())
+
+
 def left(engine) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.text(
             "SELECT count(*) FROM message WHERE status IN ('pending', 'claimed')")).scalar()
 
 
-def wait_until_drained(engine, timeout=120.0) -> None:
-    """Waits on another process's writes: nothing to wait on but the rows, so a bounded poll."""
+def wait_until(condition, timeout: float = 60.0, what: str = "the condition"):
+    """Waits on another process's writes: nothing to wait on but the rows, so a bounded poll.
+    Returns the condition's first true value."""
     deadline = time.monotonic() + timeout
-    while (remaining := left(engine)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert remaining == 0, f"{remaining} messages still pending or claimed after {timeout} s"
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.05)
+    return value
+
+
+def wait_until_drained(engine, timeout=120.0) -> None:
+    wait_until(lambda: left(engine) == 0, timeout, "every message sent")

@@ -194,7 +194,9 @@ class _HttpProtocol(asyncio.Protocol):
         self._fake._conns.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fake._conns.discard(self)
+        with self._fake._cond:  # after every request the connection carried was read
+            self._fake._conns.discard(self)
+            self._fake._cond.notify_all()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -501,6 +503,15 @@ class FakeTwilio:
                     f"got {len(self._messages)}"
                 )
             return list(self._messages)
+
+    def wait_disconnected(self, timeout: float = 10.0) -> None:
+        """Block until no client holds a connection open. A client process that was killed
+        has its sockets closed by the kernel after what it wrote is delivered: once they are
+        closed here, every request it sent has been counted."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: not self._conns, timeout):
+                raise TimeoutError(f"FakeTwilio: {len(self._conns)} connections still open "
+                                   f"after {timeout}s")
 
     def fail_next(
         self,
