@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from service.domain import escalation as escalation_rules
 from service.domain.careplan import PlanSettings
 
 
@@ -280,6 +281,13 @@ class Escalation(SQLModel, table=True):
     acknowledged_at: datetime | None = _when()
     acknowledged_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
     ack_note: str | None = Field(default=None, max_length=500)
+
+    def unanswered(self, renotify_max: int) -> bool:
+        """Open with every re-notification sent (the domain's rule): the dashboard and the API
+        flag it."""
+        return self.status == "open" and escalation_rules.unanswered(
+            escalation_rules.OpenEscalation(self.severity, self.opened_at, self.last_notified_at,
+                                            self.notify_count), renotify_max)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -8,7 +8,7 @@ from freezegun import freeze_time
 from sqlmodel import func, select
 
 from service.care import enrolment
-from service.models import ApiKey, Client, Message, Visit
+from service.models import ApiKey, Client, Escalation, Message, Visit
 from service.web.schemas import VisitIn
 from tests.conftest import BOTH_BACKENDS, auth, make_clinic
 
@@ -326,3 +326,27 @@ def test_openapi_document_describes_every_api_route(app, client):
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
     assert routes == documented
     assert "client" in doc["components"]["schemas"]["VisitIn"]["properties"]
+
+
+def test_an_escalation_is_unanswered_while_open_after_every_reminder(client, clinic, session):
+    here, key = clinic
+    body = client.post("/api/v1/visits", json=visit_body(), headers=auth(key)).get_json()
+    row = Escalation(clinic_id=here.id, client_id=body["client"]["id"], severity="concern",
+                     reasons=["said worse"], notify_count=here.renotify_max - 1)
+    session.add(row)
+    session.commit()
+
+    def unanswered() -> bool:
+        url = f"/api/v1/clients/{row.client_id}/escalations"
+        [escalation] = client.get(url, headers=auth(key)).get_json()["escalations"]
+        return escalation["unanswered"]
+
+    assert not unanswered()
+    row.notify_count = here.renotify_max
+    session.add(row)
+    session.commit()
+    assert unanswered()
+    row.status = "acknowledged"  # acknowledged: answered, whatever the count
+    session.add(row)
+    session.commit()
+    assert not unanswered()

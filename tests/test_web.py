@@ -125,6 +125,21 @@ def test_search_finds_clients_of_my_clinic_only(logged_in, session):
     assert logged_in.post("/clients/search", json={"q": "ana"}).status_code == 400  # no CSRF
 
 
+def test_the_dashboard_flags_an_escalation_unanswered_once_every_reminder_went(logged_in, session,
+                                                                              clinic):
+    enrol_form(logged_in)
+    client_row = session.exec(select(Client)).one()
+    escalation = Escalation(clinic_id=clinic[0].id, client_id=client_row.id, severity="concern",
+                            reasons=["said worse"], notify_count=2)  # the clinic re-sends 3 times
+    session.add(escalation)
+    session.commit()
+    assert "unanswered" not in logged_in.get("/").get_data(as_text=True)
+    escalation.notify_count = 3
+    session.add(escalation)
+    session.commit()
+    assert "unanswered" in logged_in.get("/").get_data(as_text=True)
+
+
 def test_acknowledge_from_the_dashboard(logged_in, session, clinic):
     enrol_form(logged_in)
     client_row = session.exec(select(Client)).one()

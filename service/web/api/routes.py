@@ -174,7 +174,7 @@ def escalation_out(row: Escalation) -> EscalationOut:
     return EscalationOut(
         id=row.id, client_id=row.client_id, severity=row.severity, status=row.status,
         reasons=row.reasons, opened_at=row.opened_at, notify_count=row.notify_count,
-        unanswered=row.status == "open" and row.notify_count >= g.clinic.renotify_max,
+        unanswered=row.unanswered(g.clinic.renotify_max),
         acknowledged_at=row.acknowledged_at, note=row.ack_note,
     )
 
