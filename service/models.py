@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from service.domain import escalation as escalation_rules
 from service.domain.careplan import PlanSettings
+from service.domain.messages import MessageKind, MessageStatus
 
 
 def utcnow() -> datetime:
@@ -35,6 +36,11 @@ class UTCDateTime(sa.types.TypeDecorator):
 
 def _when(nullable: bool = True, index: bool = False, **kw):
     return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index, **kw)
+
+
+def _one_of(column: str, values: type[MessageStatus | MessageKind]) -> sa.CheckConstraint:
+    listed = ", ".join(f"'{value}'" for value in values)
+    return sa.CheckConstraint(f"{column} IN ({listed})", name=f"ck_message_{column}")
 
 
 def _json(default_factory=list):
@@ -192,10 +198,12 @@ class Appointment(SQLModel, table=True):
 
 
 class Message(SQLModel, table=True):
-    """One outgoing SMS or email. Status: pending -> claimed -> sent -> delivered/undelivered,
-    or failed, cancelled (superseded, opted out) and skipped (a send-time condition said no)."""
+    """One outgoing SMS or email; its statuses and kinds are in domain/messages.py, and only
+    messaging/outbox.py changes its status."""
 
     __table_args__ = (
+        _one_of("status", MessageStatus),
+        _one_of("kind", MessageKind),
         # The dispatcher's only query on the hot path reads this partial index.
         sa.Index("ix_message_due", "priority", "next_attempt_at",
                  postgresql_where=sa.text("status = 'pending'"),
@@ -222,7 +230,7 @@ class Message(SQLModel, table=True):
     channel: str = Field(max_length=8)  # sms | email
     recipient: str = Field(max_length=254)
     due_at: datetime = Field(sa_type=UTCDateTime)
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=MessageStatus.PENDING, max_length=16)
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     claimed_by: str | None = Field(default=None, max_length=64)

@@ -11,6 +11,7 @@ from sqlmodel import Session, func, select
 
 from service.care.maintenance import plan_settings_for
 from service.domain import careplan
+from service.domain.messages import REOPENABLE, CancelReason
 from service.messaging import outbox
 from service.models import Appointment, AuditEvent, Client, Clinic, Message, Visit
 from service.web.schemas import ClientIn, VisitIn
@@ -210,7 +211,7 @@ def channels_for(client: Client, clinic: Clinic,
 
 # A plan message that may still go: pending, or cancelled only for its channel and still ahead.
 _LIVE = or_(Message.status == "pending",
-            (Message.status == "cancelled") & Message.error_code.in_(outbox.REOPENABLE)
+            (Message.status == "cancelled") & Message.error_code.in_(REOPENABLE)
             & (Message.next_attempt_at > bindparam("now")))
 # Every plan message of the client's visits that have one still to go (with what already went).
 _SLOTS = (select(Message.id, Message.visit_id, Message.kind, Message.channel, Message.status,
@@ -253,7 +254,7 @@ def replan_channels(session: Session, client: Client, now: datetime) -> None:
         # the wanted channels that can carry the message: no row yet, pending, or reopenable.
         on = {r.channel: r for r in sorted(rows, key=lambda r: r.status == "pending")}
         carriers = [c for c in wanted if c not in on or on[c].status == "pending" or (
-            on[c].status == "cancelled" and on[c].error_code in outbox.REOPENABLE)]
+            on[c].status == "cancelled" and on[c].error_code in REOPENABLE)]
         if wanted and not carriers:  # it failed on what is wanted: leave it where it is
             continue
         cancel += [r.id for r in rows if r.status == "pending" and r.channel not in carriers]
@@ -266,5 +267,5 @@ def replan_channels(session: Session, client: Client, now: datetime) -> None:
                  "dedupe_key": f"visit:{visit_id}:{kind}:{channel}"}
                 for channel in carriers if on.get(channel) is None or on[channel].status != "pending"]
     connection = session.connection()
-    outbox.cancel(connection, cancel, outbox.CHANNEL_CHANGED)
+    outbox.cancel(connection, cancel, CancelReason.CHANNEL_CHANGED)
     outbox.add_or_reopen(connection, add)

@@ -16,9 +16,9 @@ from datetime import datetime
 from sqlalchemy import Column, Table, delete, select, update
 from sqlalchemy.engine import Engine
 
+from service.domain.messages import FINISHED
 from service.models import AuditEvent, CheckIn, InboundMessage, Message
 
-FINISHED = ("sent", "delivered", "undelivered", "failed", "cancelled", "skipped")
 CHUNK = 5000
 
 

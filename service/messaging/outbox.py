@@ -17,13 +17,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from service.db import dialect_insert
+from service.domain.messages import FINAL, REOPENABLE, CancelReason, MessageStatus
 from service.models import Clinic, Message, UTCDateTime
 
 log = logging.getLogger(__name__)
 table = Message.__table__
-FINAL = ("delivered", "undelivered", "failed")
 # Literal SQL, because executemany() cannot expand a bound list.
-NOT_FINAL = text("message.status NOT IN ('delivered', 'undelivered', 'failed')")
+_NOT_FINAL = "message.status NOT IN (" + ", ".join(f"'{status}'" for status in FINAL) + ")"
 
 
 # Every priority a message has (models.Message.priority): 0 for answers to a client and alerts
@@ -35,7 +35,7 @@ URGENT, ROUTINE = PRIORITIES
 def due_range(now: datetime, priority: int):
     """The due rows of one priority: one range of the partial index ix_message_due (priority,
     next_attempt_at), which ends at `now` however many rows are pending later."""
-    return (table.c.status == "pending", table.c.priority == priority,
+    return (table.c.status == MessageStatus.PENDING, table.c.priority == priority,
             table.c.next_attempt_at <= now)
 
 
@@ -78,7 +78,7 @@ def _claim(conn: Connection, worker: str, now: datetime, ids) -> list[int]:
     claimed = conn.execute(
         update(table)
         .where(table.c.id.in_(ids))
-        .values(status="claimed", claimed_by=worker, claimed_at=now)
+        .values(status=MessageStatus.CLAIMED, claimed_by=worker, claimed_at=now)
         .returning(table.c.id)
     )
     return [row.id for row in claimed]
@@ -158,8 +158,8 @@ def reap(conn: Connection, now: datetime, timeout: timedelta) -> int:
     """Claims older than the timeout belong to a worker that died: give them back."""
     result = conn.execute(
         update(table)
-        .where(table.c.status == "claimed", table.c.claimed_at < now - timeout)
-        .values(status="pending", claimed_by=None, claimed_at=None)
+        .where(table.c.status == MessageStatus.CLAIMED, table.c.claimed_at < now - timeout)
+        .values(status=MessageStatus.PENDING, claimed_by=None, claimed_at=None)
     )
     return result.rowcount
 
@@ -172,7 +172,7 @@ OUTCOME_KEYS = ("status", "attempts", "next_attempt_at", "provider_id", "error_c
 _record = (
     update(table)
     # A delivery callback can overtake our own bookkeeping: never step a final status back.
-    .where(table.c.id == bindparam("b_id"), NOT_FINAL)
+    .where(table.c.id == bindparam("b_id"), text(_NOT_FINAL))
     .values(**{key: bindparam(f"b_{key}") for key in OUTCOME_KEYS})
 )
 
@@ -187,7 +187,7 @@ _record_pg = text(
     + ", ".join(f"{key} = v.{key}" for key in OUTCOME_KEYS)
     + " FROM json_to_recordset(CAST(:batch AS json)) AS v("
     + ", ".join(f"{key} {kind}" for key, kind in _PG_TYPES.items()) + ")"
-    " WHERE message.id = v.id AND message.status NOT IN ('delivered', 'undelivered', 'failed')"
+    " WHERE message.id = v.id AND " + _NOT_FINAL
 )
 
 
@@ -230,7 +230,7 @@ def record_delivery(conn: Connection, message_id: int, provider_id: str, status:
     if status not in FINAL:
         return False
     changes = {"status": status, "status_updated_at": now, "error_code": error_code}
-    if status == "delivered":
+    if status == MessageStatus.DELIVERED:
         changes["delivered_at"] = now
     result = conn.execute(
         update(table)
@@ -243,16 +243,13 @@ def record_delivery(conn: Connection, message_id: int, provider_id: str, status:
 
 # --- a plan message changing channel (enrolment.replan_channels, the dispatcher's fallback) ---
 
-CHANNEL_CHANGED = "channel_changed"
-# Cancelled only because its channel was not in use: it may go again once that channel is.
-REOPENABLE = ("opted_out", CHANNEL_CHANGED)
-
 CANCEL = (update(table)
-          .where(table.c.id.in_(bindparam("ids", expanding=True)), table.c.status == "pending")
-          .values(status="cancelled", error_code=bindparam("reason")))
+          .where(table.c.id.in_(bindparam("ids", expanding=True)),
+                 table.c.status == MessageStatus.PENDING)
+          .values(status=MessageStatus.CANCELLED, error_code=bindparam("reason")))
 
 
-def cancel(conn: Connection, ids: list[int], reason: str) -> None:
+def cancel(conn: Connection, ids: list[int], reason: CancelReason) -> None:
     """Pending rows cancelled; a row already claimed is decided by its send-time checks."""
     if ids:
         conn.execute(CANCEL, {"ids": ids, "reason": reason})
@@ -269,6 +266,7 @@ def add_or_reopen(conn: Connection, rows: list[dict]) -> None:
     conn.execute(insert.on_conflict_do_update(
         index_elements=[table.c.dedupe_key],
         # (IN cannot be bound in an executemany)
-        where=(table.c.status == "cancelled") & or_(*(table.c.error_code == r for r in REOPENABLE)),
-        set_={"status": "pending", "error_code": None, "recipient": insert.excluded.recipient,
+        where=(table.c.status == MessageStatus.CANCELLED)
+        & or_(*(table.c.error_code == r for r in REOPENABLE)),
+        set_={"status": MessageStatus.PENDING, "error_code": None, "recipient": insert.excluded.recipient,
               "next_attempt_at": insert.excluded.next_attempt_at}), rows)
