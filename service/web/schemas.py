@@ -10,6 +10,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+from phonenumbers import PhoneNumberType
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -51,14 +52,44 @@ class Strict(BaseModel):
         return value
 
 
-def e164(value: str, default_region: str = "US") -> str:
-    """Normalise a phone number to E.164, or raise ValueError with a reason a person can act on."""
+def _valid_number(value: str, default_region: str) -> phonenumbers.PhoneNumber:
     try:
         number = phonenumbers.parse(value, default_region)
     except phonenumbers.NumberParseException as exc:
         raise ValueError(f"not a phone number ({exc.args[0]})") from None
     if not phonenumbers.is_valid_number(number):
         raise ValueError("not a valid phone number")
+    return number
+
+
+def e164(value: str, default_region: str = "US") -> str:
+    """Normalise a phone number to E.164, or raise ValueError with a reason a person can act on."""
+    return phonenumbers.format_number(_valid_number(value, default_region),
+                                      phonenumbers.PhoneNumberFormat.E164)
+
+
+# Kinds of number that are not a client's own phone: each of our texts to a premium-rate or
+# shared-cost number earns its owner money (the SMS pumping a leaked API key invites), and the
+# others cannot receive a text or answer a check-in. A valid number is always of some kind, so
+# what is not here is a mobile, fixed-line, VoIP or personal number.
+_REFUSED_KINDS = {PhoneNumberType.PREMIUM_RATE: "premium-rate",
+                  PhoneNumberType.SHARED_COST: "shared-cost",
+                  PhoneNumberType.TOLL_FREE: "toll-free", PhoneNumberType.PAGER: "pager",
+                  PhoneNumberType.UAN: "universal access (UAN)",
+                  PhoneNumberType.VOICEMAIL: "voicemail"}
+
+
+def client_phone(value: str, default_region: str = "US") -> str:
+    """A client's phone in E.164, or ValueError naming why it cannot receive aftercare texts.
+    Satellite and international-network numbers (+881, +882, ...) belong to no country and are
+    billed at satellite rates, whatever kind phonenumbers gives them."""
+    number = _valid_number(value, default_region)
+    if phonenumbers.region_code_for_number(number) == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
+        raise ValueError("satellite and international-network numbers cannot receive "
+                         "aftercare texts")
+    kind = _REFUSED_KINDS.get(phonenumbers.number_type(number))
+    if kind:
+        raise ValueError(f"{kind} numbers cannot receive aftercare texts")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -78,7 +109,7 @@ class ClientIn(Strict):
     time_zone: str | None = Field(default=None, description="IANA zone; the clinic's by default")
     sms_consent: bool = Field(default=False, description="the client agreed to receive texts")
 
-    _phone = field_validator("phone")(lambda v: v and e164(v))
+    _phone = field_validator("phone")(lambda v: v and client_phone(v))
     _zone = field_validator("time_zone")(lambda v: v and check_time_zone(v))
 
 
