@@ -15,7 +15,6 @@ URGENT = "urgent"
 SEVERITIES = (CONCERN, URGENT)  # lowest first
 _RANK = {None: 0, CONCERN: 1, URGENT: 2}
 
-ANSWERS = ("better", "same", "worse")
 PAIN_MIN, PAIN_MAX = 0, 10
 HIGH_PAIN = 7  # 7/10 or more is a concern on its own
 # 2 points is the smallest change in a 0-10 pain score that matters for low back pain, so a rise of
@@ -89,7 +88,7 @@ def assess(
 
     urgent = tuple(f"red flag: {_words(flag)}" if flag.strip() else "red flag" for flag in red_flags)
     concern: list[str] = []
-    if said == "worse":
+    if said == replies.WORSE:
         concern.append("said worse")
     if pain is not None and pain >= HIGH_PAIN:
         concern.append(f"pain {pain}/10")
@@ -164,8 +163,8 @@ def _normalise_answer(answer: str | None) -> str | None:
     if answer is None:
         return None
     said = answer.strip().lower()
-    if said not in ANSWERS:
-        raise ValueError(f"answer must be one of {ANSWERS} or None, got {answer!r}")
+    if said not in replies.ANSWERS:
+        raise ValueError(f"answer must be one of {replies.ANSWERS} or None, got {answer!r}")
     return said
 
 

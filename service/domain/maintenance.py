@@ -5,14 +5,15 @@ settles into maintenance every 2-6 weeks as the back improves, so the interval s
 client keeps improving and shorten when they are not. This is only a suggestion for the clinic: a few
 plain rules over the last few check-ins, each giving a one-line reason a clinic owner can check.
 
-Pure (stdlib only, no Flask, no database), deterministic, and easy to test.
+Pure (the standard library and the domain only: no Flask, no database), deterministic, and easy to test.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-ANSWERS = ("better", "same", "worse")
+from service.domain.replies import ANSWERS
+
 WINDOW = 3  # how many recent check-ins the rules look at
 MIN_CHECKINS = 2  # fewer than this is no trend at all
 MEANINGFUL_RISE = 2  # 2 points is the smallest pain change that matters for low back pain

@@ -46,6 +46,7 @@ class Reply:
 
 
 BETTER, SAME, WORSE = "better", "same", "worse"
+ANSWERS = (BETTER, SAME, WORSE)  # a check-in's answers, mildest first: every module checks these
 NUMBNESS, LEG_WEAKNESS, BLADDER_BOWEL, FEVER, CANNOT_WALK = (
     "numbness",
     "leg_weakness",

@@ -25,14 +25,13 @@ from service.care.escalations import STAFF_ALERT, open_escalation
 from service.care.privacy import is_erased
 from service.domain import escalation as rules
 from service.domain.careplan import window_ends_at
-from service.domain.replies import RED_FLAGS
+from service.domain.replies import ANSWERS, RED_FLAGS
 from service.messaging import phones
 from service.messaging.calendar import appointment_ics
 from service.messaging.links import form_id_from, form_token, read_token
 from service.models import Appointment, CheckIn, Client, Clinic, Message, Visit, utcnow
 from service.web.client_page import bp
 
-ANSWERS = rules.ANSWERS
 CHANNELS = ("sms", "email")
 DONE = ("opted_out", "opted_in", "texts_on", "channel_saved")  # what ?done= may confirm after a redirect
 
