@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from service import db
 from service.accounts import apikeys
-from service.accounts.passwords import hash_password
+from service.accounts.passwords import hash_password, new_password_problem
 from service.care import client_import, privacy, retention
 from service.care.enrolment import enrol
 from service.config import Config, UnsafeSettings
@@ -25,7 +25,6 @@ from service.ops import doctor, logs
 from service.web.schemas import VisitIn, check_time_zone, e164
 
 DEMO_CLINIC = "Demo Back Walking Studio"
-MIN_PASSWORD_LENGTH = 12
 
 
 # Files this process creates (the SQLite database, exports, the worker's files): no access for
@@ -187,8 +186,9 @@ def create_clinic_command(name, phone, time_zone, on_call_phone, on_call_email) 
               help="Asked for when not given (better: it stays out of the shell history).")
 def create_user_command(clinic_id, email, name, role, password) -> None:
     """Create a staff login for a clinic (password hashed with argon2)."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.BadParameter(f"use at least {MIN_PASSWORD_LENGTH} characters", param_hint="password")
+    problem = new_password_problem(password)
+    if problem:
+        raise click.BadParameter(problem, param_hint="password")
     with Session(db.engine()) as session:
         _get(session, Clinic, clinic_id)
         if session.exec(select(StaffUser).where(StaffUser.email == email)).first():

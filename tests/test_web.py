@@ -9,7 +9,15 @@ from freezegun import freeze_time
 from sqlmodel import select
 
 from service.messaging.links import client_page_url
-from service.models import Appointment, CheckIn, Client, Escalation, Message, Visit
+from service.models import (
+    Appointment,
+    CheckIn,
+    Client,
+    Escalation,
+    Message,
+    StaffUser,
+    Visit,
+)
 from tests.conftest import make_clinic
 from tests.web_helpers import csrf_token, log_in, make_staff
 
@@ -179,6 +187,22 @@ def test_settings_save(logged_in, session, clinic):
     bad = logged_in.post("/settings", data=data | {"maintenance_weeks": "9", "on_call_phones": "x"})
     assert bad.status_code == 422
     assert "between 1 and 6" in bad.get_data(as_text=True)
+
+
+def test_an_owner_adds_staff_with_a_password_of_12_characters_or_more(logged_in, session):
+    """The policy of `aftercare create-user` (service/accounts/passwords.py): 11 is refused."""
+    page = logged_in.get("/settings")
+    assert "Password (12+ characters)" in page.get_data(as_text=True)
+
+    def add(email: str, password: str):
+        form = {"csrf_token": csrf_token(page), "name": "Lee", "email": email, "password": password}
+        return logged_in.post("/settings/staff", data=form, follow_redirects=True)
+
+    refused = add("short@clinic.example", "x" * 11)
+    assert "a password of at least 12 characters are needed" in refused.get_data(as_text=True)
+    assert add("lee@clinic.example", "x" * 12).status_code == 200
+    emails = {user.email for user in session.exec(select(StaffUser))}
+    assert "lee@clinic.example" in emails and "short@clinic.example" not in emails
 
 
 def test_api_key_is_shown_once_and_works(logged_in, session):

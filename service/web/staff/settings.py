@@ -11,8 +11,7 @@ from jinja2 import TemplateError
 from sqlmodel import select
 
 from service import db
-from service.accounts import apikeys
-from service.accounts.passwords import hash_password
+from service.accounts import apikeys, passwords
 from service.care import audit
 from service.domain.careplan import PLAN_KINDS
 from service.messaging import phones
@@ -113,7 +112,7 @@ def _page(here, errors: dict | None = None, new_key: str | None = None):
     return render_template("web/staff/settings.html", clinic=here, errors=errors or {}, staff=staff,
                            keys=keys, kinds=PLAN_KINDS, plan=plan, hours=hours, offsets=OFFSETS,
                            zones=sorted(_common_zones(here.time_zone)), wording=wording,
-                           new_key=new_key), 422 if errors else 200
+                           new_key=new_key, min_password=passwords.MIN_LENGTH), 422 if errors else 200
 
 
 def _common_zones(current: str) -> set[str]:
@@ -131,13 +130,14 @@ def settings_add_staff():
     password = request.form.get("password", "")
     role = request.form.get("role") if request.form.get("role") in ("owner", "staff") else "staff"
     session = db.session()
-    if not name or "@" not in email or len(password) < 10:
-        flash("A name, an email and a password of at least 10 characters are needed.")
+    if not name or "@" not in email or passwords.new_password_problem(password):
+        flash(f"A name, an email and a password of at least {passwords.MIN_LENGTH} characters "
+              "are needed.")
     elif session.exec(select(StaffUser).where(StaffUser.email == email)).first():
         flash("That email already has an account.")
     else:
         session.add(StaffUser(clinic_id=here.id, email=email, name=name, role=role,
-                              password_hash=hash_password(password)))
+                              password_hash=passwords.hash_password(password)))
         audit.record(session, "staff_added", clinic_id=here.id, actor=f"staff:{current_user.id}",
                      email=email, role=role)
         session.commit()
