@@ -6,6 +6,7 @@ from flask_login import current_user
 
 from service import db
 from service.extensions import login_manager
+from service.models import Clinic
 
 bp = Blueprint("staff", __name__)
 
@@ -15,6 +16,11 @@ def require_login():
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     return None
+
+
+def clinic() -> Clinic:
+    """The staff member's own clinic: the only one any staff page shows."""
+    return db.session().get(Clinic, current_user.clinic_id)
 
 
 def owned(model, row_id: int):

@@ -30,12 +30,8 @@ from service.models import (
     utcnow,
 )
 from service.web.schemas import LANGUAGES, VisitIn, field_errors
-from service.web.staff import bp, owned
+from service.web.staff import bp, clinic, owned
 from service.web.staff.chart import pain_chart
-
-
-def clinic() -> Clinic:
-    return db.session().get(Clinic, current_user.clinic_id)
 
 
 @bp.context_processor

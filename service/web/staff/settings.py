@@ -19,8 +19,7 @@ from service.messaging.rendering import Renderer, local_time_label
 from service.messaging.sms_segments import segment_count
 from service.models import ApiKey, StaffUser, utcnow
 from service.web.schemas import check_time_zone, e164
-from service.web.staff import bp, owned, require_owner
-from service.web.staff.routes import clinic
+from service.web.staff import bp, clinic, owned, require_owner
 
 OFFSETS = {"hydration_after": "Hydration tip", "heat_after": "Heat tip",
            "checkin_after": "Check-in", "followup_after": "Follow-up",
