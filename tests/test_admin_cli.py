@@ -24,7 +24,7 @@ from service.models import (
 )
 from service.ops import doctor
 from tests.conftest import BOTH_BACKENDS, FROM_NUMBER
-from tests.test_inbound import NOW, PHONE, at, drain, enrol, text
+from tests.helpers import NOW, PHONE, at, drain, enrol, text
 
 
 def rows(session, model, *where):

@@ -6,43 +6,17 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
-from freezegun import freeze_time
 from icalendar import Calendar
 from sqlmodel import select
 
 from service.config import Config
 from service.messaging import outbox
 from service.messaging.dispatch import Dispatcher
-from service.models import Appointment, CheckIn, Client, Message
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, PUBLIC_URL, auth
+from service.models import Appointment, CheckIn, Client
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, PUBLIC_URL
+from tests.helpers import EMAIL, NOW, PHONE, at, enrol, messages
 
-NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # Wednesday 10:00 in New York
-PHONE = "+12025550123"
-
-
-def at(moment):
-    # real_asyncio: the dispatcher's event loop and the fakes keep real timers.
-    return freeze_time(moment, real_asyncio=True)
-
-
-def enrol(client, key, **overrides):
-    body = {
-        "client": {"name": "Ana Ruiz", "phone": PHONE, "email": "ana@example.com",
-                   "sms_consent": True, "time_zone": "America/New_York"},
-        "occurred_at": NOW.isoformat(), "pain_before": 5,
-    } | overrides
-    with at(datetime.fromisoformat(body["occurred_at"]) + timedelta(seconds=30)):
-        response = client.post("/api/v1/visits", json=body, headers=auth(key))
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def rows(session, **where):
-    session.expire_all()
-    query = select(Message).order_by(Message.id)
-    for name, value in where.items():
-        query = query.where(getattr(Message, name) == value)
-    return session.exec(query).all()
+WITH_EMAIL = {"email": EMAIL}  # the other channel: fallback, both, the reminder's .ics
 
 
 @pytest.mark.parametrize("backend", BOTH_BACKENDS)
@@ -50,7 +24,7 @@ def test_enrolment_reaches_twilio_and_smtp_at_the_planned_times(
         client, clinic, session, providers, dispatcher):
     twilio, smtp = providers
     starts = NOW + timedelta(days=3)
-    visit = enrol(client, clinic[1], channels=["sms", "email"],
+    visit = enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms", "email"],
                   next_appointment={"starts_at": starts.isoformat()})
 
     with at(NOW + timedelta(minutes=1)):
@@ -61,7 +35,7 @@ def test_enrolment_reaches_twilio_and_smtp_at_the_planned_times(
     assert "lighter pressure" in sms.body  # first visit
     expected_auth = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
     assert sms.authorization == f"Basic {expected_auth}"
-    [window_sms] = rows(session, kind="window_start", channel="sms")
+    [window_sms] = messages(session, kind="window_start", channel="sms")
     assert sms.form["StatusCallback"] == f"{PUBLIC_URL}/webhooks/twilio/status?m={window_sms.id}"
     assert (window_sms.status, window_sms.provider_id, window_sms.attempts) == ("sent", sms.sid, 1)
     assert window_sms.body == sms.body
@@ -75,13 +49,13 @@ def test_enrolment_reaches_twilio_and_smtp_at_the_planned_times(
 
     with at(NOW + timedelta(hours=2, minutes=1)):  # the hydration tip, nothing else
         dispatcher.drain()
-    assert [m.body for m in twilio.messages][1:] == [rows(session, kind="hydration",
+    assert [m.body for m in twilio.messages][1:] == [messages(session, kind="hydration",
                                                           channel="sms")[0].body]
     assert len(smtp.wait_for(2)) == 2
 
     with at(starts - timedelta(hours=24) + timedelta(minutes=1)):  # everything up to here
         dispatcher.drain()
-    sent_kinds = [m.kind for m in rows(session, channel="email", status="sent")]
+    sent_kinds = [m.kind for m in messages(session, channel="email", status="sent")]
     assert sent_kinds[-1] == "appointment_reminder"
     emails = smtp.wait_for(len(sent_kinds))
     [ics] = [part for email in emails for part in email.message.iter_attachments()
@@ -99,7 +73,7 @@ def test_enrolment_reaches_twilio_and_smtp_at_the_planned_times(
 def test_messaging_service_replaces_the_from_number(app, settings, providers, client, clinic):
     config = Config({**settings, "TWILIO_FROM_NUMBER": None,
                      "TWILIO_MESSAGING_SERVICE_SID": "MG" + "2" * 32})
-    enrol(client, clinic[1], channels=["sms"])
+    enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms"])
     with at(NOW + timedelta(minutes=1)):
         Dispatcher(config, app.extensions["aftercare.engine"], "w1").drain()
     [sms] = providers[0].messages
@@ -108,15 +82,15 @@ def test_messaging_service_replaces_the_from_number(app, settings, providers, cl
 
 def test_quiet_hours_hold_messages_until_morning(client, clinic, session, providers, dispatcher):
     evening = datetime(2026, 6, 10, 22, 30, tzinfo=UTC)  # 18:30 in New York
-    enrol(client, clinic[1], occurred_at=evening.isoformat(), channels=["sms"])
+    enrol(client, clinic[1], evening, person=WITH_EMAIL, channels=["sms"])
     with at(evening + timedelta(hours=6, minutes=1)):  # 00:31 local: the heat tip is held
         dispatcher.drain()
-    assert [m.kind for m in rows(session, status="sent")] == ["window_start", "hydration"]
-    [heat] = rows(session, kind="heat")
+    assert [m.kind for m in messages(session, status="sent")] == ["window_start", "hydration"]
+    [heat] = messages(session, kind="heat")
     assert heat.due_at == datetime(2026, 6, 11, 12, 0, tzinfo=UTC)  # 08:00 local
     with at(datetime(2026, 6, 11, 12, 0, 5, tzinfo=UTC)):
         dispatcher.drain()
-    assert rows(session, kind="heat")[0].status == "sent"
+    assert messages(session, kind="heat")[0].status == "sent"
 
 
 @pytest.mark.parametrize("fault", [
@@ -125,13 +99,13 @@ def test_quiet_hours_hold_messages_until_morning(client, clinic, session, provid
 def test_transient_failures_retry_with_backoff_then_send_once(
         client, clinic, session, providers, dispatcher, fault):
     twilio, _ = providers
-    enrol(client, clinic[1], channels=["sms"])
+    enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms"])
     twilio.fail_next(2, **fault)
     moment = NOW + timedelta(minutes=1)
     for attempt in (1, 2):
         with at(moment):
             dispatcher.drain()
-        [row] = rows(session, kind="window_start")
+        [row] = messages(session, kind="window_start")
         assert (row.status, row.attempts) == ("pending", attempt)
         assert row.error_code == f"http-{fault['status']}"
         wait = row.next_attempt_at - moment
@@ -142,19 +116,19 @@ def test_transient_failures_retry_with_backoff_then_send_once(
     with at(moment):
         dispatcher.drain()
     assert len(twilio.messages) == 1
-    [row] = rows(session, kind="window_start")
+    [row] = messages(session, kind="window_start")
     assert (row.status, row.attempts, row.provider_id) == ("sent", 3, twilio.messages[0].sid)
 
 
 def test_a_timeout_is_retried(client, clinic, session, settings, providers, dispatcher):
     twilio, _ = providers
-    enrol(client, clinic[1], channels=["sms"])
+    enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms"])
     # A slow failure: the client gives up after SEND_TIMEOUT_SECONDS and Twilio kept nothing.
     twilio.delay_next(1, settings["SEND_TIMEOUT_SECONDS"] + 1)
     twilio.fail_next(1, 500)
     with at(NOW + timedelta(minutes=1)):
         dispatcher.drain()
-    [row] = rows(session, kind="window_start")
+    [row] = messages(session, kind="window_start")
     assert (row.status, row.error_code) == ("pending", "network")
     with at(row.next_attempt_at):
         dispatcher.drain()
@@ -164,14 +138,14 @@ def test_a_timeout_is_retried(client, clinic, session, settings, providers, disp
 def test_a_permanent_error_fails_the_sms_and_falls_back_to_email(
         client, clinic, session, providers, dispatcher):
     twilio, smtp = providers
-    enrol(client, clinic[1], channels=["sms"])
+    enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms"])
     twilio.fail_next(1, 400, code=21211)  # invalid To number
     with at(NOW + timedelta(minutes=1)):
         dispatcher.drain()
     assert twilio.messages == []
-    [sms] = rows(session, kind="window_start", channel="sms")
+    [sms] = messages(session, kind="window_start", channel="sms")
     assert (sms.status, sms.error_code, sms.attempts) == ("failed", "21211", 1)
-    [email] = rows(session, kind="window_start", channel="email")
+    [email] = messages(session, kind="window_start", channel="email")
     assert email.status == "sent" and email.recipient == "ana@example.com"
     assert smtp.wait_for(1)[0].rcpt_tos == ["ana@example.com"]
 
@@ -179,7 +153,7 @@ def test_a_permanent_error_fails_the_sms_and_falls_back_to_email(
 def test_twilio_unsubscribed_error_opts_the_client_out(
         client, clinic, session, providers, dispatcher):
     twilio, _ = providers
-    enrol(client, clinic[1], channels=["sms"])
+    enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms"])
     twilio.fail_next(1, 400, code=21610)
     with at(NOW + timedelta(minutes=1)):
         dispatcher.drain()
@@ -187,13 +161,13 @@ def test_twilio_unsubscribed_error_opts_the_client_out(
     with at(NOW + timedelta(hours=3)):
         dispatcher.drain()
     assert twilio.messages == []
-    assert rows(session, kind="hydration", channel="sms")[0].error_code == "opted_out"
+    assert messages(session, kind="hydration", channel="sms")[0].error_code == "opted_out"
 
 
 def test_opt_out_after_the_claim_is_still_honoured(
         client, clinic, session, providers, dispatcher, monkeypatch):
     twilio, _ = providers
-    enrol(client, clinic[1], channels=["sms"])
+    enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms"])
     real_claim = outbox.claim_due
 
     def claim_then_client_says_stop(conn, *args):
@@ -205,46 +179,46 @@ def test_opt_out_after_the_claim_is_still_honoured(
     with at(NOW + timedelta(minutes=1)):
         dispatcher.drain()
     assert twilio.messages == []
-    assert rows(session, kind="window_start")[0].status == "cancelled"
+    assert messages(session, kind="window_start")[0].status == "cancelled"
 
 
 def test_follow_up_only_when_not_better(client, clinic, session, providers, dispatcher):
-    visit = enrol(client, clinic[1], channels=["sms"])
+    visit = enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms"])
     session.add(CheckIn(client_id=visit["client_id"], visit_id=visit["id"], answer="better",
                         source="sms", created_at=NOW + timedelta(hours=25)))
     session.commit()
     with at(NOW + timedelta(hours=72, minutes=1)):
         dispatcher.drain()
-    [followup] = rows(session, kind="followup")
+    [followup] = messages(session, kind="followup")
     assert (followup.status, followup.error_code) == ("skipped", "client_better")
-    [checkin] = rows(session, kind="checkin")
+    [checkin] = messages(session, kind="checkin")
     assert checkin.status == "sent"
 
 
 def test_rebook_nudge_skipped_once_the_client_booked(client, clinic, session, providers,
                                                       dispatcher):
-    visit = enrol(client, clinic[1], channels=["sms"])
+    visit = enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms"])
     session.add(Appointment(clinic_id=clinic[0].id, client_id=visit["client_id"],
                             starts_at=NOW + timedelta(days=10), created_at=NOW + timedelta(days=2)))
     session.commit()
     with at(NOW + timedelta(days=7, minutes=1)):
         dispatcher.drain()
-    assert rows(session, kind="rebook_nudge")[0].error_code == "already_booked"
-    assert {m.status for m in rows(session)} == {"sent", "skipped"}
+    assert messages(session, kind="rebook_nudge")[0].error_code == "already_booked"
+    assert {m.status for m in messages(session)} == {"sent", "skipped"}
 
 
 def test_stale_window_advice_is_skipped_after_an_outage(client, clinic, session, providers,
                                                         dispatcher):
-    enrol(client, clinic[1], channels=["sms"])
+    enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms"])
     with at(NOW + timedelta(hours=30)):  # the worker was down for a day
         dispatcher.drain()
-    statuses = {m.kind: (m.status, m.error_code) for m in rows(session)}
+    statuses = {m.kind: (m.status, m.error_code) for m in messages(session)}
     assert statuses["hydration"] == ("skipped", "window_over")
     assert statuses["checkin"] == ("sent", None)
 
 
 def test_the_reaper_returns_claims_of_a_dead_worker(app, client, clinic, session, dispatcher):
-    enrol(client, clinic[1], channels=["sms"])
+    enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms"])
     engine = app.extensions["aftercare.engine"]
     with engine.begin() as conn:
         [claimed] = outbox.claim_due(conn, "dead-worker", NOW + timedelta(minutes=1), 1)
@@ -252,7 +226,7 @@ def test_the_reaper_returns_claims_of_a_dead_worker(app, client, clinic, session
         assert dispatcher.reap() == 0  # still within the claim timeout
     with at(NOW + timedelta(minutes=7)):
         assert dispatcher.reap() == 1
-    [row] = rows(session, id=claimed)
+    [row] = messages(session, id=claimed)
     assert (row.status, row.claimed_by) == ("pending", None)
 
 
@@ -262,7 +236,7 @@ def test_a_clinic_s_own_wording_is_what_goes_out(client, clinic, session, provid
                                                              "{{ client_name }}. STOP to end"}}}
     session.add(row)
     session.commit()
-    enrol(client, clinic[1], channels=["sms"])
+    enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms"])
     with at(NOW + timedelta(minutes=1)):
         dispatcher.drain()
     assert [m.body for m in providers[0].messages] == [
@@ -274,7 +248,7 @@ def test_a_failure_in_a_senders_bookkeeping_stops_the_drain_without_losing_rows(
     """The senders are long-lived: one dying mid-batch must end the drain with its error (not
     leave it waiting for a batch that never completes), and the claimed rows stay claimed for
     the reaper to give back."""
-    enrol(client, clinic[1], channels=["sms", "email"])
+    enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms", "email"])
 
     def broken(*args):
         raise RuntimeError("bookkeeping bug")
@@ -282,4 +256,4 @@ def test_a_failure_in_a_senders_bookkeeping_stops_the_drain_without_losing_rows(
     monkeypatch.setattr(dispatcher, "_result_outcome", broken)
     with at(NOW + timedelta(minutes=1)), pytest.raises(RuntimeError, match="bookkeeping bug"):
         dispatcher.drain()
-    assert {m.status for m in rows(session, kind="window_start")} == {"claimed"}
+    assert {m.status for m in messages(session, kind="window_start")} == {"claimed"}

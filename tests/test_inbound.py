@@ -2,67 +2,29 @@
 fake Twilio server and the SMTP server then receive."""
 
 from datetime import UTC, datetime, timedelta
-from itertools import count
 
 import pytest
-from freezegun import freeze_time
-from sqlmodel import func, select
+from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
 from service.care.escalations import renotify
 from service.models import Appointment, AuditEvent, CheckIn, Client, Escalation, InboundMessage, Message
-from tests.conftest import AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, PUBLIC_URL, auth, make_clinic
+from tests.conftest import AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, auth, make_clinic
+from tests.helpers import (
+    NOW,
+    ON_CALL_PHONE,
+    PHONE,
+    WEBHOOK_URL,
+    at,
+    count_rows,
+    drain,
+    enrol,
+    signed_post,
+    text,
+    texts_to,
+)
 
 pytestmark = pytest.mark.parametrize("backend", BOTH_BACKENDS)
-
-NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # Wednesday 10:00 in New York
-PHONE = "+12025550123"
-ON_CALL_PHONE = "+12025550101"
-URL = f"{PUBLIC_URL}/webhooks/twilio/sms"
-sids = count(1)
-
-
-def at(moment):
-    return freeze_time(moment, real_asyncio=True)
-
-
-def signed_post(client, form, signature=None):
-    if signature is None:
-        signature = RequestValidator(AUTH_TOKEN).compute_signature(URL, form)
-    return client.post("/webhooks/twilio/sms", data=form, headers={"X-Twilio-Signature": signature})
-
-
-def text(client, body, moment, sid=None, sender=PHONE):
-    form = {"MessageSid": sid or f"SM{next(sids):032d}", "From": sender, "To": FROM_NUMBER,
-            "Body": body}
-    with at(moment):
-        response = signed_post(client, form)
-    assert response.status_code == 200
-    return response
-
-
-def enrol(client, key, moment=NOW, phone=PHONE, **overrides):
-    body = {"client": {"name": "Ana Ruiz", "phone": phone, "sms_consent": True,
-                       "time_zone": "America/New_York"},
-            "occurred_at": moment.isoformat(), "pain_before": 4, "channels": ["sms"]} | overrides
-    with at(moment + timedelta(seconds=5)):
-        response = client.post("/api/v1/visits", json=body, headers=auth(key))
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def drain(dispatcher, moment):
-    with at(moment):
-        dispatcher.drain()
-
-
-def texts_to(twilio, number):
-    return [m.body for m in twilio.messages if m.to == number]
-
-
-def count_rows(session, model, *where):
-    session.expire_all()
-    return session.exec(select(func.count()).select_from(model).where(*where)).one()
 
 
 @pytest.fixture
@@ -89,7 +51,7 @@ def test_signed_webhook_is_stored_and_answered_with_twiml(client, session, enrol
 def test_bad_signature_is_403_and_stores_nothing(client, session, enrolled, signature):
     form = {"MessageSid": "SMbad", "From": PHONE, "To": FROM_NUMBER, "Body": "STOP"}
     if signature == "tampered":  # signed for another body, replayed with this one
-        signature = RequestValidator(AUTH_TOKEN).compute_signature(URL, {**form, "Body": "1"})
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(WEBHOOK_URL, {**form, "Body": "1"})
     response = signed_post(client, form, signature=signature)
     assert response.status_code == 403
     assert count_rows(session, InboundMessage) == 0

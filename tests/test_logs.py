@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from service.ops import logs
-from tests.test_inbound import NOW, ON_CALL_PHONE, PHONE, drain, enrol, text
+from tests.helpers import NOW, ON_CALL_PHONE, PHONE, drain, enrol, text
 
 
 @pytest.fixture

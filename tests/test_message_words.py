@@ -11,9 +11,8 @@ from sqlmodel import select
 from service.messaging.rendering import Renderer, local_time_label
 from service.models import Escalation
 from tests.conftest import BOTH_BACKENDS
-from tests.test_inbound import NOW, ON_CALL_PHONE, PHONE, drain, enrol, text, texts_to
-from tests.test_reply_language import enrol_in
-from tests.test_templates_es import EMAIL_KINDS, contexts
+from tests.helpers import EMAIL, NOW, ON_CALL_PHONE, PHONE, drain, enrol, text, texts_to
+from tests.message_contexts import EMAIL_KINDS, contexts
 
 # --- dates ---------------------------------------------------------------------------------------
 
@@ -111,7 +110,7 @@ def _preheader(html: str) -> tuple[int, int]:
 @pytest.mark.parametrize("backend", BOTH_BACKENDS)
 def test_an_email_shows_the_clinic_number_nationally_and_as_a_tel_link(client, clinic, providers,
                                                                        dispatcher):
-    enrol_in(client, clinic[1], "en", phone=None, sms_consent=False, email="ana@example.com")
+    enrol(client, clinic[1], person={"phone": None, "sms_consent": False, "email": EMAIL})
     drain(dispatcher, NOW + timedelta(hours=24, seconds=10))
     [checkin] = [m for m in providers[1].messages if m.subject == "How is your back feeling?"]
     html = checkin.message.get_body(("html",)).get_content()
@@ -124,7 +123,7 @@ def test_an_email_shows_the_clinic_number_nationally_and_as_a_tel_link(client, c
 def test_a_client_with_a_foreign_phone_gets_the_international_number_and_their_emergency_number(
         client, clinic, session, providers, dispatcher):
     spain = "+34612345678"
-    enrol_in(client, clinic[1], "en", phone=spain, time_zone="Europe/Madrid")
+    enrol(client, clinic[1], person={"phone": spain, "time_zone": "Europe/Madrid"})
     moment = NOW + timedelta(hours=1)  # 16:00 in Madrid
     drain(dispatcher, moment - timedelta(seconds=1))
     providers[0].reset()
@@ -150,7 +149,7 @@ NIGHT = datetime(2026, 6, 11, 7, 0, tzinfo=UTC)  # Thursday 03:00 in New York; q
 ])
 def test_a_concern_at_night_says_when_the_team_will_see_it(client, clinic, providers, dispatcher,
                                                            language, when, told):
-    enrol_in(client, clinic[1], language)
+    enrol(client, clinic[1], person={"language": language})
     drain(dispatcher, NIGHT - timedelta(seconds=1))
     providers[0].reset()
     text(client, "3", NIGHT)

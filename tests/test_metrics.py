@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.ops import metrics
 from tests.conftest import BOTH_BACKENDS, NO_PROVIDERS
-from tests.test_inbound import NOW, PHONE, at, drain, enrol, signed_post, text
+from tests.helpers import NOW, PHONE, at, drain, enrol, signed_post, text
 
 
 def parse(exposition: str) -> dict:

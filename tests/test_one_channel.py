@@ -2,52 +2,27 @@
 the other only after a permanent failure or an opt-out; both only when someone chose both."""
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from freezegun import freeze_time
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from service.care.enrolment import replan_channels
 from service.domain.careplan import channels_for
 from service.messaging import outbox
 from service.models import Client, Clinic, Message
-from tests.conftest import BOTH_BACKENDS, auth
-from tests.test_inbound import text
+from tests.conftest import BOTH_BACKENDS
+from tests.helpers import EMAIL, NOW, PHONE, at, enrol, messages, text
 from tests.web_helpers import csrf_token, log_in, make_staff
 
-NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # Wednesday 10:00 in New York
-PHONE = "+12025550123"
-EMAIL = "ana@example.com"
 PLAN = ["window_start", "hydration", "heat", "checkin", "followup", "rebook_nudge"]
-
-
-def at(moment):
-    return freeze_time(moment, real_asyncio=True)
-
-
-def enrol(client, key, client_fields=None, **overrides):
-    body = {"client": {"name": "Ana Ruiz", "phone": PHONE, "email": EMAIL, "sms_consent": True,
-                       "time_zone": "America/New_York"} | (client_fields or {}),
-            "occurred_at": NOW.isoformat()} | overrides
-    with at(NOW + timedelta(seconds=30)):
-        response = client.post("/api/v1/visits", json=body, headers=auth(key))
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def rows(session, **where):
-    session.expire_all()
-    query = select(Message).order_by(Message.id)
-    for name, value in where.items():
-        query = query.where(getattr(Message, name) == value)
-    return session.exec(query).all()
+WITH_EMAIL = {"email": EMAIL}  # phone, consent and email: the rule has both to choose from
 
 
 def sent_per_kind(session) -> Counter:
     """How many times each plan message went out, whatever the channel."""
-    return Counter(m.kind for m in rows(session) if m.status in ("sent", "delivered"))
+    return Counter(m.kind for m in messages(session) if m.status in ("sent", "delivered"))
 
 
 def set_up(session, model, row_id, **values):
@@ -111,40 +86,40 @@ def test_which_channels_a_client_gets(facts, expected):
 ])
 def test_enrolment_plans_each_message_once_unless_both_are_asked_for(
         client, clinic, session, client_fields, overrides, expected):
-    visit = enrol(client, clinic[1], client_fields, **overrides)
+    visit = enrol(client, clinic[1], person=WITH_EMAIL | client_fields, **overrides)
     assert visit["channels"] == expected
-    planned = sorted((m.kind, m.channel) for m in rows(session))
+    planned = sorted((m.kind, m.channel) for m in messages(session))
     assert planned == sorted((kind, channel) for kind in PLAN for channel in expected)
-    for m in rows(session):
+    for m in messages(session):
         assert m.recipient == {"sms": PHONE, "email": EMAIL}[m.channel]
 
 
 def test_the_clinic_can_send_every_message_both_ways(client, clinic, session):
     set_up(session, Clinic, clinic[0].id, both_channels=True)
-    enrol(client, clinic[1])
-    assert Counter(m.channel for m in rows(session)) == {"sms": 6, "email": 6}
+    enrol(client, clinic[1], person=WITH_EMAIL)
+    assert Counter(m.channel for m in messages(session)) == {"sms": 6, "email": 6}
 
 
 def test_a_client_who_chose_both_gets_both_and_one_who_chose_email_gets_email(
         client, clinic, session):
-    first = enrol(client, clinic[1], external_id="v1")
+    first = enrol(client, clinic[1], person=WITH_EMAIL, external_id="v1")
     set_up(session, Client, first["client_id"], channel_choice="both")
-    second = enrol(client, clinic[1], external_id="v2",
-                   occurred_at=(NOW + timedelta(seconds=1)).isoformat())
+    second = enrol(client, clinic[1], NOW + timedelta(seconds=1),
+                   person=WITH_EMAIL, external_id="v2")
     assert second["channels"] == ["sms", "email"]
-    assert Counter(m.channel for m in rows(session, visit_id=second["id"])) == {"sms": 6, "email": 6}
+    assert Counter(m.channel for m in messages(session, visit_id=second["id"])) == {"sms": 6, "email": 6}
 
     set_up(session, Client, first["client_id"], channel_choice="email")
-    third = enrol(client, clinic[1], external_id="v3",
-                  occurred_at=(NOW + timedelta(seconds=2)).isoformat())
-    assert {m.channel for m in rows(session, visit_id=third["id"])} == {"email"}
+    third = enrol(client, clinic[1], NOW + timedelta(seconds=2),
+                  person=WITH_EMAIL, external_id="v3")
+    assert {m.channel for m in messages(session, visit_id=third["id"])} == {"email"}
 
 
 def test_a_known_client_who_opted_out_of_texts_is_enrolled_by_email(client, clinic, session):
-    first = enrol(client, clinic[1], external_id="v1")
+    first = enrol(client, clinic[1], person=WITH_EMAIL, external_id="v1")
     set_up(session, Client, first["client_id"], sms_opted_out_at=NOW)
-    second = enrol(client, clinic[1], external_id="v2",
-                   occurred_at=(NOW + timedelta(seconds=1)).isoformat())
+    second = enrol(client, clinic[1], NOW + timedelta(seconds=1),
+                   person=WITH_EMAIL, external_id="v2")
     assert second["channels"] == ["email"]
     assert {m["channel"] for m in second["messages"]} == {"email"}
 
@@ -176,15 +151,15 @@ def test_the_owner_sets_both_channels_on_the_settings_page(client, clinic, sessi
 def test_after_a_permanent_sms_failure_every_message_goes_once_by_email(
         client, clinic, session, providers, dispatcher):
     twilio, smtp = providers
-    enrol(client, clinic[1])
+    enrol(client, clinic[1], person=WITH_EMAIL)
     twilio.fail_next(100, 400, code=21211, to=PHONE)  # not a mobile number, every time
     for hours in (0, 2, 6, 24, 72, 24 * 7):
         with at(NOW + timedelta(hours=hours, minutes=1)):
             dispatcher.drain()
     assert twilio.messages == []
-    assert {(m.kind, m.status, m.error_code) for m in rows(session, channel="sms")} == {
+    assert {(m.kind, m.status, m.error_code) for m in messages(session, channel="sms")} == {
         (kind, "failed", "21211") for kind in PLAN}
-    emails = rows(session, channel="email")
+    emails = messages(session, channel="email")
     assert [(m.kind, m.status) for m in emails] == [(kind, "sent") for kind in PLAN]
     assert len(smtp.wait_for(len(PLAN))) == len(PLAN)
     assert sent_per_kind(session) == dict.fromkeys(PLAN, 1)
@@ -193,11 +168,11 @@ def test_after_a_permanent_sms_failure_every_message_goes_once_by_email(
 def test_a_permanent_failure_of_a_visit_sent_both_ways_adds_no_second_email(
         client, clinic, session, providers, dispatcher):
     twilio, smtp = providers
-    enrol(client, clinic[1], channels=["sms", "email"])
+    enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms", "email"])
     twilio.fail_next(1, 400, code=21211, to=PHONE)
     with at(NOW + timedelta(minutes=1)):
         dispatcher.drain()
-    assert [(m.channel, m.status) for m in rows(session, kind="window_start")] == [
+    assert [(m.channel, m.status) for m in messages(session, kind="window_start")] == [
         ("sms", "failed"), ("email", "sent")]
     assert len(smtp.wait_for(1)) == 1
 
@@ -206,7 +181,7 @@ def test_a_permanent_failure_of_a_visit_sent_both_ways_adds_no_second_email(
 def test_a_stop_that_raced_the_claim_sends_the_message_by_email_instead(
         client, clinic, session, providers, dispatcher, monkeypatch):
     twilio, smtp = providers
-    visit = enrol(client, clinic[1])
+    visit = enrol(client, clinic[1], person=WITH_EMAIL)
     real_claim = outbox.claim_due
 
     def claim_then_client_says_stop(conn, *args):
@@ -218,7 +193,7 @@ def test_a_stop_that_raced_the_claim_sends_the_message_by_email_instead(
     with at(NOW + timedelta(minutes=1)):
         dispatcher.drain()
     assert twilio.messages == []
-    [sms, email] = rows(session, kind="window_start")
+    [sms, email] = messages(session, kind="window_start")
     assert (sms.channel, sms.status, sms.error_code) == ("sms", "cancelled", "opted_out")
     assert (email.channel, email.status, email.visit_id) == ("email", "sent", visit["id"])
     assert [e.rcpt_tos for e in smtp.wait_for(1)] == [[EMAIL]]
@@ -228,16 +203,16 @@ def test_a_stop_that_raced_the_claim_sends_the_message_by_email_instead(
 def test_an_opt_out_moves_what_is_still_to_come_to_email_and_an_opt_in_moves_it_back(
         app, client, clinic, session, providers, dispatcher):
     twilio, smtp = providers
-    visit = enrol(client, clinic[1])
+    visit = enrol(client, clinic[1], person=WITH_EMAIL)
     with at(NOW + timedelta(minutes=1)):
         dispatcher.drain()  # the first text went
     stop = NOW + timedelta(hours=1)
     text(client, "STOP", stop)  # through the signed webhook, as Twilio posts it
 
     later = [k for k in PLAN if k != "window_start"]
-    emails = rows(session, channel="email")
+    emails = messages(session, channel="email")
     assert [(m.kind, m.status) for m in emails] == [(k, "pending") for k in later]
-    texts = {m.kind: m for m in rows(session, channel="sms")}
+    texts = {m.kind: m for m in messages(session, channel="sms")}
     for m in emails:  # same moment, visit and key scheme as planned
         assert m.due_at == texts[m.kind].due_at and m.visit_id == visit["id"]
         assert m.dedupe_key == f"visit:{visit['id']}:{m.kind}:email"
@@ -248,7 +223,7 @@ def test_an_opt_out_moves_what_is_still_to_come_to_email_and_an_opt_in_moves_it_
 
     # Texting START the next morning: what is still ahead goes back to texts.
     text(client, "START", NOW + timedelta(hours=20))
-    statuses = {(m.kind, m.channel): (m.status, m.error_code) for m in rows(session)}
+    statuses = {(m.kind, m.channel): (m.status, m.error_code) for m in messages(session)}
     for kind in ("checkin", "followup", "rebook_nudge"):
         assert statuses[kind, "sms"] == ("pending", None)
         assert statuses[kind, "email"] == ("cancelled", "channel_changed")
@@ -257,9 +232,9 @@ def test_an_opt_out_moves_what_is_still_to_come_to_email_and_an_opt_in_moves_it_
         with at(NOW + timedelta(hours=hours, minutes=1)):
             dispatcher.drain()
     # hydration and heat went by email while texts were off; the rest by text; nothing twice.
-    plan_sent = Counter(m.kind for m in rows(session, status="sent") if m.visit_id)
+    plan_sent = Counter(m.kind for m in messages(session, status="sent") if m.visit_id)
     assert plan_sent == dict.fromkeys(PLAN, 1)
-    assert [m.kind for m in rows(session, channel="email", status="sent")] == ["hydration", "heat"]
+    assert [m.kind for m in messages(session, channel="email", status="sent")] == ["hydration", "heat"]
     assert len(smtp.wait_for(2)) == 2
     # 4 plan texts, and the two confirmations (STOP, START)
     assert len(twilio.messages) == 6
@@ -267,33 +242,33 @@ def test_an_opt_out_moves_what_is_still_to_come_to_email_and_an_opt_in_moves_it_
 
 def test_what_fell_due_while_the_client_was_opted_out_is_not_sent_later(
         app, client, clinic, session):
-    visit = enrol(client, clinic[1])
+    visit = enrol(client, clinic[1], person=WITH_EMAIL)
     stop = NOW + timedelta(hours=1)
     # The page's "stop everything": every pending message cancelled, then re-decided.
     session.execute(update(Message).where(Message.status == "pending")
                     .values(status="cancelled", error_code="opted_out"))
     session.commit()
     replan(app, visit["client_id"], stop, sms_opted_out_at=stop, email_opted_out_at=stop)
-    assert [m for m in rows(session) if m.channel == "email"] == []
+    assert [m for m in messages(session) if m.channel == "email"] == []
 
     back = NOW + timedelta(hours=3)
     replan(app, visit["client_id"], back, sms_opted_out_at=None)
-    statuses = {m.kind: (m.status, m.error_code) for m in rows(session)}
+    statuses = {m.kind: (m.status, m.error_code) for m in messages(session)}
     assert statuses["hydration"] == ("cancelled", "opted_out")  # due at 2 h: stale now
     assert statuses["heat"] == ("pending", None)  # due at 6 h: still ahead
     assert statuses["checkin"] == ("pending", None)
-    assert [m for m in rows(session) if m.channel == "email"] == []
+    assert [m for m in messages(session) if m.channel == "email"] == []
 
 
 @pytest.mark.parametrize("backend", BOTH_BACKENDS)
 def test_a_message_waiting_on_one_channel_goes_at_once_on_the_other(app, client, clinic, session):
-    visit = enrol(client, clinic[1])
+    visit = enrol(client, clinic[1], person=WITH_EMAIL)
     replan(app, visit["client_id"], NOW + timedelta(minutes=1), channel_choice="email")
     # The worker was away: the hydration email (2 h) is still pending at 3 h when the client
     # switches back to texts; the text takes over at once, not never.
     switch = NOW + timedelta(hours=3)
     replan(app, visit["client_id"], switch, channel_choice="sms")
-    by = {(m.kind, m.channel): m for m in rows(session)}
+    by = {(m.kind, m.channel): m for m in messages(session)}
     assert (by["hydration", "email"].status, by["hydration", "email"].error_code) == (
         "cancelled", "channel_changed")
     assert (by["hydration", "sms"].status, by["hydration", "sms"].next_attempt_at) == (
@@ -302,32 +277,32 @@ def test_a_message_waiting_on_one_channel_goes_at_once_on_the_other(app, client,
 
 
 def test_choosing_both_adds_the_other_channel_and_never_twice(app, client, clinic, session):
-    visit = enrol(client, clinic[1])
+    visit = enrol(client, clinic[1], person=WITH_EMAIL)
     for _ in range(2):
         replan(app, visit["client_id"], NOW + timedelta(minutes=5), channel_choice="both")
-    assert Counter(m.channel for m in rows(session, status="pending")) == {"sms": 6, "email": 6}
-    assert len(rows(session)) == 12
+    assert Counter(m.channel for m in messages(session, status="pending")) == {"sms": 6, "email": 6}
+    assert len(messages(session)) == 12
     # Opting out of email keeps the texts only.
     replan(app, visit["client_id"], NOW + timedelta(minutes=6),
            email_opted_out_at=NOW + timedelta(minutes=6))
-    assert {m.channel for m in rows(session, status="pending")} == {"sms"}
-    assert {m.error_code for m in rows(session, channel="email")} == {"channel_changed"}
+    assert {m.channel for m in messages(session, status="pending")} == {"sms"}
+    assert {m.error_code for m in messages(session, channel="email")} == {"channel_changed"}
     assert visit["channels"] == ["sms"]
 
 
 def test_nothing_reachable_cancels_what_is_pending(app, client, clinic, session):
-    visit = enrol(client, clinic[1])
+    visit = enrol(client, clinic[1], person=WITH_EMAIL)
     moment = NOW + timedelta(minutes=5)
     replan(app, visit["client_id"], moment, sms_opted_out_at=moment, email_opted_out_at=moment)
-    assert {m.status for m in rows(session)} == {"cancelled"}
-    assert [m for m in rows(session) if m.channel == "email"] == []
+    assert {m.status for m in messages(session)} == {"cancelled"}
+    assert [m for m in messages(session) if m.channel == "email"] == []
 
 
 def test_a_message_that_failed_on_the_wanted_channel_stays_on_the_other(
         app, client, clinic, session):
-    visit = enrol(client, clinic[1])
+    visit = enrol(client, clinic[1], person=WITH_EMAIL)
     # The check-in text failed for good; its email fallback waits to be sent.
-    [text] = rows(session, kind="checkin")
+    [text] = messages(session, kind="checkin")
     set_up(session, Message, text.id, status="failed", error_code="21211")
     session.add(Message(clinic_id=clinic[0].id, client_id=visit["client_id"],
                         visit_id=visit["id"], kind="checkin", channel="email", recipient=EMAIL,
@@ -335,5 +310,5 @@ def test_a_message_that_failed_on_the_wanted_channel_stays_on_the_other(
                         dedupe_key=f"visit:{visit['id']}:checkin:email"))
     session.commit()
     replan(app, visit["client_id"], NOW + timedelta(minutes=1), channel_choice="sms")
-    assert {m.channel: m.status for m in rows(session, kind="checkin")} == {
+    assert {m.channel: m.status for m in messages(session, kind="checkin")} == {
         "sms": "failed", "email": "pending"}

@@ -17,8 +17,8 @@ from service.domain.replies import Intent, interpret
 from service.messaging.rendering import Renderer
 from service.models import Appointment, AuditEvent, CheckIn, Escalation, InboundMessage, Message
 from tests.conftest import BOTH_BACKENDS
-from tests.test_inbound import NOW, ON_CALL_PHONE, PHONE, count_rows, drain, enrol, text, texts_to
-from tests.test_templates_es import SMS_KINDS, contexts
+from tests.helpers import NOW, ON_CALL_PHONE, PHONE, count_rows, drain, enrol, text, texts_to
+from tests.message_contexts import SMS_KINDS, contexts
 
 # Every SMS we send, in both languages, with long and short names, links and labels.
 RENDERED = sorted({Renderer().render(kind, "sms", language, ctx).body

@@ -9,8 +9,8 @@ from sqlmodel import select
 
 from service.domain.replies import interpret
 from service.models import Escalation, InboundMessage
-from tests.conftest import BOTH_BACKENDS, auth
-from tests.test_inbound import NOW, PHONE, at, drain, text, texts_to
+from tests.conftest import BOTH_BACKENDS
+from tests.helpers import NOW, PHONE, drain, enrol, text, texts_to
 from tests.web_helpers import log_in, make_staff
 
 
@@ -37,21 +37,11 @@ def test_when_the_language_is_clear(message, language, clear):
     assert reply.answer_language("xx") == (language if clear else "xx")
 
 
-def enrol_in(web, key, language, **person):
-    """A visit at NOW for a client who reads `language` (by text, unless `person` says otherwise)."""
-    person = {"name": "Ana Ruiz", "phone": PHONE, "sms_consent": True, "time_zone": "America/New_York",
-              "language": language} | person
-    with at(NOW + timedelta(seconds=5)):
-        response = web.post("/api/v1/visits", headers=auth(key), json={
-            "client": person, "occurred_at": NOW.isoformat(), "pain_before": 4})
-    assert response.status_code == 201, response.get_json()
-
-
 @pytest.fixture
 def enrolled_in(client, clinic, providers, dispatcher):
     """Enrols a client in a language and lets their first text go out."""
     def enrolled(language):
-        enrol_in(client, clinic[1], language)
+        enrol(client, clinic[1], person={"language": language})
         drain(dispatcher, NOW + timedelta(seconds=10))
         providers[0].reset()
     return enrolled

@@ -17,29 +17,8 @@ from service.messaging.rendering import (
     local_time_label,
 )
 from service.messaging.sms_segments import is_gsm7, segment_count, sms_length
+from tests.message_contexts import LONG, SHORT
 
-LONG = {
-    "client_name": "Alexandria-Marguerite Bartholo",  # 30
-    "clinic_name": "Riverside Back Walking & Wellness Studio",  # 40
-    "clinic_phone": "+44 20 7946 0958",  # 16
-    "page_url": "https://aftercare.example.com/p/" + "a" * 28,  # 60
-    "window_ends": "Wed 12:30 PM",  # the longest "EEE h:mm a" label in English
-    "appointment": "Wednesday, September 30, 12:30 PM",
-    "clinic_tel": "tel:+442079460958",
-    "emergency_number": "112",
-    "window_started_earlier": False,
-}
-SHORT = {
-    "client_name": "Al",
-    "clinic_name": "Oak",
-    "clinic_phone": "555 0100",
-    "page_url": "https://a.example/p/x",
-    "window_ends": "Thu 4:10 PM",
-    "appointment": "Fri 9:00 AM",
-    "clinic_tel": "tel:5550100",
-    "emergency_number": "911",
-    "window_started_earlier": False,
-}
 FIRST_VISIT_WORDS = "lighter pressure"
 
 

@@ -2,94 +2,24 @@
 
 from __future__ import annotations
 
-import itertools
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from service.domain.careplan import PLAN_KINDS
-from service.domain.escalation import assess
-from service.domain.replies import CANNOT_WALK, NUMBNESS
-from service.messaging.rendering import TEMPLATES_DIR, Renderer, local_time_label
+from service.messaging.rendering import TEMPLATES_DIR, Renderer
 from service.messaging.sms_segments import is_gsm7, segment_count, sms_length
+from tests.message_contexts import (
+    EMAIL_KINDS,
+    EXTRA_LONG,
+    EXTRA_SHORT,
+    LONG,
+    LONG_ES_LABELS,
+    SHORT_ES,
+    SMS_KINDS,
+    contexts,
+)
 
 EN = TEMPLATES_DIR / "messages" / "en"
 ES = TEMPLATES_DIR / "messages" / "es"
-
-SMS_KINDS = sorted(p.stem for p in (EN / "sms").glob("*.txt"))
-EMAIL_KINDS = sorted(p.name.removesuffix(".subject.txt") for p in (EN / "email").glob("*.subject.txt"))
-
-# The same long values as tests/test_templates.py ...
-LONG = {
-    "client_name": "Alexandria-Marguerite Bartholo",  # 30
-    "clinic_name": "Riverside Back Walking & Wellness Studio",  # 40
-    "clinic_phone": "+44 20 7946 0958",  # 16
-    "page_url": "https://aftercare.example.com/p/" + "a" * 28,  # 60
-    "window_ends": "Wed 12:30 PM",
-    "appointment": "Wednesday, September 30, 12:30 PM",
-    "clinic_tel": "tel:+442079460958",
-    "emergency_number": "112",
-    "window_started_earlier": False,
-}
-
-
-def _longest_spanish_label(with_date: bool) -> str:
-    """Of every hour of a September week, for a client whose language is "es" (the only Spanish
-    schemas.LANGUAGES allows: Spain's 24-hour clock, "miércoles, 23:30")."""
-    start = datetime(2026, 9, 21, tzinfo=UTC)
-    return max((local_time_label(start + timedelta(hours=h), "America/Mexico_City", "es", with_date)
-                for h in range(7 * 24)), key=len)
-
-
-# ... and with the longest labels local_time_label gives a Spanish client.
-LONG_ES_LABELS = dict(LONG, window_ends=_longest_spanish_label(False),
-                      appointment=_longest_spanish_label(True))
-SHORT = {
-    "client_name": "Al",
-    "clinic_name": "Oak",
-    "clinic_phone": "555 0100",
-    "page_url": "https://a.example/p/x",
-    "window_ends": "jueves 4:10 p.m.",
-    "appointment": "viernes 9:00 a.m.",
-    "clinic_tel": "tel:5550100",
-    "emergency_number": "911",
-    "window_started_earlier": False,
-}
-# What dispatch adds for reply kinds and staff alerts (see service/messaging/dispatch.py, Dispatcher._render).
-EXTRA_LONG = {
-    "answer": "better",
-    "client_url": "https://aftercare.example.com/clients/" + "0" * 36,
-    "severity": "urgent",
-    "reasons": list(assess("worse", 9, (NUMBNESS, CANNOT_WALK), 3).reasons),
-    "reply_text": "me duele mucho la espalda y tengo fiebre",
-    "renotify_count": 12,
-    "team_sees_at": _longest_spanish_label(False),
-}
-EXTRA_SHORT = {
-    "answer": None,
-    "client_url": "https://a.example/clients/1",
-    "severity": "concern",
-    "reasons": ["said worse"],
-    "reply_text": None,
-    "renotify_count": 0,
-    "team_sees_at": None,
-}
-
-
-def contexts():
-    sizes = (
-        ("long", LONG, EXTRA_LONG),
-        ("long_es", LONG_ES_LABELS, EXTRA_LONG),
-        ("short", SHORT, EXTRA_SHORT),
-    )
-    for (size, values, extra), first_visit, with_url in itertools.product(
-        sizes, (True, False), (True, False)
-    ):
-        ctx = dict(values, **extra, first_visit=first_visit)
-        if not with_url:
-            ctx["page_url"] = None
-        yield f"{size}-fv{int(first_visit)}-url{int(with_url)}", ctx
-
 
 SMS_CASES = [pytest.param(kind, ctx, id=f"{kind}-{cid}") for kind in SMS_KINDS for cid, ctx in contexts()]
 EMAIL_CASES = [pytest.param(kind, ctx, id=f"{kind}-{cid}") for kind in EMAIL_KINDS for cid, ctx in contexts()]
@@ -182,20 +112,20 @@ def test_window_start_wording(renderer, channel, first_visit):
 
 def test_only_first_plan_message_carries_the_opt_out_keyword(renderer):
     for kind in PLAN_KINDS:
-        body = renderer.render(kind, "sms", "es", dict(SHORT, **EXTRA_SHORT, first_visit=False)).body
+        body = renderer.render(kind, "sms", "es", dict(SHORT_ES, **EXTRA_SHORT, first_visit=False)).body
         assert ("ALTO" in body) is (kind == "window_start"), kind
 
 
 @pytest.mark.parametrize("kind", ["checkin", "followup"])
 @pytest.mark.parametrize("channel", ["sms", "email"])
 def test_checkins_list_reply_options(renderer, kind, channel):
-    body = renderer.render(kind, channel, "es", dict(SHORT, **EXTRA_SHORT, first_visit=False)).body
+    body = renderer.render(kind, channel, "es", dict(SHORT_ES, **EXTRA_SHORT, first_visit=False)).body
     for fragment in ("1", "2", "3", "mejor", "igual", "peor", "0", "10"):
         assert fragment in body
 
 
 def test_reply_keywords(renderer):
-    ctx = dict(SHORT, **EXTRA_SHORT, first_visit=False)
+    ctx = dict(SHORT_ES, **EXTRA_SHORT, first_visit=False)
 
     def sms(kind, **changes):
         return renderer.render(kind, "sms", "es", dict(ctx, **changes)).body
@@ -250,7 +180,7 @@ def test_staff_alert_says_how_serious(renderer, channel, severity):
 @pytest.mark.parametrize("kind", EMAIL_KINDS)
 def test_html_escapes_hostile_input(renderer, kind):
     hostile = "<script>alert(1)</script>"
-    ctx = dict(SHORT, **EXTRA_LONG, client_name=hostile, clinic_name='A&B "Clinic"', first_visit=True)
+    ctx = dict(SHORT_ES, **EXTRA_LONG, client_name=hostile, clinic_name='A&B "Clinic"', first_visit=True)
     ctx["reply_text"] = hostile
     email = renderer.render(kind, "email", "es", ctx)
     assert hostile not in email.html
@@ -264,6 +194,6 @@ def test_html_escapes_hostile_input(renderer, kind):
 
 @pytest.mark.parametrize("language", ["es-MX", "es_US", "ES"])
 def test_regional_spanish_uses_the_spanish_templates(renderer, language):
-    ctx = dict(SHORT, **EXTRA_SHORT, first_visit=False)
+    ctx = dict(SHORT_ES, **EXTRA_SHORT, first_visit=False)
     for kind in SMS_KINDS:
         assert renderer.render(kind, "sms", language, ctx) == renderer.render(kind, "sms", "es", ctx)
