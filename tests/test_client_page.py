@@ -15,8 +15,8 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlmodel import Session, func, select
 
 from service.accounts import apikeys
-from service.care.escalations import STAFF_ALERT
 from service.care.privacy import erase_client
+from service.domain.messages import MessageKind
 from service.messaging.dispatch import Dispatcher
 from service.messaging.links import SALT, client_page_url
 from service.models import AuditEvent, CheckIn, Client, Clinic, Escalation, Message
@@ -112,7 +112,7 @@ def test_the_same_form_twice_and_reloads_record_one_check_in(fresh, session, pag
         assert "pause back walking" in fresh.get(first.location).get_data(as_text=True)
     assert count(session, CheckIn) == 1
     assert count(session, AuditEvent, AuditEvent.action == "web_check_in") == 1
-    assert count(session, Message, Message.kind == STAFF_ALERT) == 2  # one text, one email
+    assert count(session, Message, Message.kind == MessageKind.STAFF_ALERT) == 2  # one text, one email
 
 
 @pytest.mark.parametrize("backend", BOTH_BACKENDS)
@@ -182,7 +182,7 @@ def test_a_red_flag_tap_pages_on_call_at_once_even_at_night(fresh, session, page
     assert checkin.red_flags == [flag] and checkin.answer is None and checkin.pain is None
     escalation = session.exec(select(Escalation)).one()
     assert escalation.severity == "urgent"
-    alerts = session.exec(select(Message).where(Message.kind == STAFF_ALERT)).all()
+    alerts = session.exec(select(Message).where(Message.kind == MessageKind.STAFF_ALERT)).all()
     assert {a.channel for a in alerts} == {"sms", "email"}
     assert all(a.due_at <= NIGHT + timedelta(seconds=5) and a.priority == 0 for a in alerts)
 
@@ -224,7 +224,7 @@ def test_a_concern_at_night_says_when_the_team_will_see_it(fresh, session, page,
     assert "The team will see this tomorrow at 7:00\u202fAM." in shown
     assert "If it gets worse before then" in shown and 'href="tel:911"' in shown
     assert "We have let the team know." not in shown
-    alerts = session.exec(select(Message).where(Message.kind == STAFF_ALERT)).all()
+    alerts = session.exec(select(Message).where(Message.kind == MessageKind.STAFF_ALERT)).all()
     assert alerts and all(a.due_at == datetime(2026, 6, 11, 12, 0, tzinfo=UTC) for a in alerts)
 
 
@@ -327,7 +327,7 @@ def test_channel_choice_is_saved_audited_and_replans(fresh, session, page, ana):
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "channel_chosen")).one()
     assert event.detail == {"via": "web", "choice": "email"}
     pending = session.exec(select(Message).where(Message.status == "pending",
-                                                 Message.kind != STAFF_ALERT)).all()
+                                                 Message.kind != MessageKind.STAFF_ALERT)).all()
     assert pending and {m.channel for m in pending} == {"email"}
 
 
@@ -363,7 +363,7 @@ def test_an_erased_client_s_link_is_neutral_and_accepts_nothing(fresh, session, 
         response = fresh.post(action, data=data)
         assert response.status_code == 410 and "Ana" not in response.get_data(as_text=True)
     assert count(session, CheckIn) == 0 and count(session, Escalation) == 0
-    assert count(session, Message, Message.kind == STAFF_ALERT) == 0
+    assert count(session, Message, Message.kind == MessageKind.STAFF_ALERT) == 0
     assert count(session, AuditEvent, AuditEvent.action == "opted_out") == 0
 
 

@@ -196,7 +196,7 @@ def _supersede_pending(session: Session, client: Client, new_visit_at: datetime)
                for id_, kind, starts_at in rows]
     ids = careplan.superseded_by_new_visit(pending, new_visit_at)
     if ids:
-        session.execute(outbox.CANCEL, {"ids": ids, "reason": "superseded"})
+        outbox.cancel(session.connection(), ids, CancelReason.SUPERSEDED)
     return ids
 
 

@@ -3,16 +3,15 @@ someone acknowledges. The rules themselves are pure, in domain/escalation.py."""
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from service.care import audit
 from service.domain import escalation as rules
 from service.domain.careplan import defer_for_quiet_hours
+from service.domain.messages import MessageKind
+from service.messaging import outbox
 from service.models import Client, Clinic, Escalation, Message, utcnow
-
-STAFF_ALERT = "staff_alert"
 
 
 def open_escalation(session: Session, client_id: int) -> Escalation | None:
@@ -63,7 +62,7 @@ def _page(session: Session, clinic: Clinic, row: Escalation, now: datetime, even
     recipients += [("email", email) for email in clinic.on_call_emails]
     for channel, recipient in recipients:
         session.add(Message(
-            clinic_id=clinic.id, client_id=row.client_id, escalation_id=row.id, kind=STAFF_ALERT,
+            clinic_id=clinic.id, client_id=row.client_id, escalation_id=row.id, kind=MessageKind.STAFF_ALERT,
             channel=channel, recipient=recipient, due_at=due, next_attempt_at=due, priority=0,
             params={"renotify_count": row.notify_count, **params},
             dedupe_key=f"escalation:{row.id}:{event}:{channel}:{recipient}",
@@ -101,8 +100,6 @@ def acknowledge(session: Session, row: Escalation, now: datetime, actor: str,
     row.acknowledged_by_id = staff_id
     row.ack_note = note
     session.add(row)
-    session.execute(update(Message).where(Message.escalation_id == row.id,
-                                          Message.status == "pending")
-                    .values(status="cancelled", error_code="acknowledged"))
+    outbox.cancel_alerts(session, row.id)
     audit.record(session, "escalation_acknowledged", clinic_id=row.clinic_id,
                  client_id=row.client_id, actor=actor, escalation_id=row.id, note=note)

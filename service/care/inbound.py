@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
 from sqlmodel import Session, select
 
 from service.care import audit
@@ -16,7 +15,9 @@ from service.care.checkins import record_check_in
 from service.care.enrolment import replan_channels
 from service.care.escalations import escalate
 from service.domain import escalation as rules
+from service.domain.messages import MessageKind, MessageStatus
 from service.domain.replies import Intent, Reply, interpret
+from service.messaging import outbox
 from service.models import Appointment, Client, Clinic, InboundMessage, Message
 
 CLARIFY_AT_MOST_EVERY = timedelta(hours=24)  # one clarifying reply, not a conversation with a bot
@@ -87,8 +88,8 @@ def reminded_appointment(session: Session, client: Client, now: datetime) -> App
         select(Appointment)
         .join(Message, Message.appointment_id == Appointment.id)
         .where(Appointment.client_id == client.id, Appointment.starts_at > now,
-               Appointment.status != "cancelled", Message.kind == "appointment_reminder",
-               Message.status.in_(("sent", "delivered")))
+               Appointment.status != "cancelled", Message.kind == MessageKind.APPOINTMENT_REMINDER,
+               Message.status.in_((MessageStatus.SENT, MessageStatus.DELIVERED)))
         .order_by(Appointment.starts_at)
     ).first()
 
@@ -104,17 +105,12 @@ def opt_out(c: Conversation) -> None:
     for client in newly:
         client.sms_opted_out_at = c.now
         c.session.add(client)
-    c.session.execute(
-        update(Message).where(Message.recipient == c.client.phone, Message.channel == "sms",
-                              Message.status == "pending",
-                              Message.kind != "opt_out_confirmation")
-        .values(status="cancelled", error_code="opted_out")
-    )
+    outbox.cancel_texts_to(c.session, c.client.phone)
     for client in newly:  # the aftercare still to come goes by email where they have one
         replan_channels(c.session, client, c.now)
     c.log("opted_out", clients=[client.id for client in clients])
     if newly:
-        c.answer("opt_out_confirmation")  # once: a second STOP is not confirmed again
+        c.answer(MessageKind.OPT_OUT_CONFIRMATION)  # once: a second STOP is not confirmed again
     if c.reply.red_flags:  # they still need the clinic, even if they want no more texts
         assessment = rules.assess(c.reply.answer, c.reply.pain, c.reply.red_flags,
                                   c.client.baseline_pain)
@@ -129,21 +125,15 @@ def opt_in(c: Conversation) -> None:
         client.sms_opted_out_at = None
         client.sms_opted_in_at = c.now
         c.session.add(client)
-    # Future planned messages resume; what fell due meanwhile stays cancelled (it is stale).
-    c.session.execute(
-        update(Message).where(Message.recipient == c.client.phone, Message.channel == "sms",
-                              Message.status == "cancelled", Message.error_code == "opted_out",
-                              Message.next_attempt_at > c.now)
-        .values(status="pending", error_code=None)
-    )
+    outbox.reopen_texts_to(c.session, c.client.phone, c.now)
     for client in clients:  # back to texts: the email copies planned meanwhile are dropped
         replan_channels(c.session, client, c.now)
     c.log("opted_in", clients=[client.id for client in clients])
-    c.answer("opt_in_confirmation")
+    c.answer(MessageKind.OPT_IN_CONFIRMATION)
 
 
 def help_(c: Conversation) -> None:
-    c.answer("help")
+    c.answer(MessageKind.HELP)
 
 
 def check_in(c: Conversation) -> None:
@@ -152,11 +142,11 @@ def check_in(c: Conversation) -> None:
     result = record_check_in(c.session, c.clinic, c.client, answer=c.reply.answer,
                              pain=c.reply.pain, red_flags=c.reply.red_flags, source="sms",
                              now=c.now, inbound_id=c.inbound.id, reply_text=c.inbound.body)
-    advice = {rules.URGENT: "urgent_advice", rules.CONCERN: "concern_advice"}
+    advice = {rules.URGENT: MessageKind.URGENT_ADVICE, rules.CONCERN: MessageKind.CONCERN_ADVICE}
     params = {"answer": c.reply.answer}
     if result.team_sees_at is not None:
         params["team_sees_at"] = result.team_sees_at.isoformat()
-    c.answer(advice.get(result.assessment.severity, "checkin_thanks"), **params)
+    c.answer(advice.get(result.assessment.severity, MessageKind.CHECKIN_THANKS), **params)
 
 
 def _appointment_answer(status: str, kind: str) -> Callable[[Conversation], None]:
@@ -179,11 +169,11 @@ def keep(c: Conversation) -> None:
 def clarify(c: Conversation) -> None:
     """Kept for the clinic's inbox; the client gets one clarifying reply a day at most."""
     recent = c.session.exec(
-        select(Message).where(Message.client_id == c.client.id, Message.kind == "clarify",
+        select(Message).where(Message.client_id == c.client.id, Message.kind == MessageKind.CLARIFY,
                               Message.created_at > c.now - CLARIFY_AT_MOST_EVERY)
     ).first()
     if recent is None:
-        c.answer("clarify")
+        c.answer(MessageKind.CLARIFY)
 
 
 ACTIONS: dict[Intent, Callable[[Conversation], None]] = {
@@ -192,8 +182,8 @@ ACTIONS: dict[Intent, Callable[[Conversation], None]] = {
     Intent.HELP: help_,
     Intent.CHECKIN: check_in,
     Intent.RED_FLAG: check_in,
-    Intent.CONFIRM: _appointment_answer("confirmed", "appointment_confirmed"),
-    Intent.RESCHEDULE: _appointment_answer("reschedule_requested", "appointment_reschedule"),
+    Intent.CONFIRM: _appointment_answer("confirmed", MessageKind.APPOINTMENT_CONFIRMED),
+    Intent.RESCHEDULE: _appointment_answer("reschedule_requested", MessageKind.APPOINTMENT_RESCHEDULE),
     Intent.REACTION: keep,
     Intent.UNKNOWN: clarify,
 }

@@ -14,7 +14,8 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, SQLModel, select
 
 from service.care import audit
-from service.care.escalations import STAFF_ALERT
+from service.domain.messages import MessageKind, MessageStatus
+from service.messaging import outbox
 from service.models import (
     Appointment,
     AuditEvent,
@@ -53,7 +54,7 @@ def export_client(session: Session, client: Client, now: datetime) -> dict:
         "client": client.model_dump(mode="json"),
         "visits": rows(Visit),
         "appointments": rows(Appointment),
-        "messages": rows(Message, Message.kind != STAFF_ALERT),
+        "messages": rows(Message, Message.kind != MessageKind.STAFF_ALERT),
         "inbound_messages": rows(InboundMessage),
         "check_ins": rows(CheckIn),
         "escalations": rows(Escalation),
@@ -65,14 +66,12 @@ def erase_client(session: Session, client: Client, now: datetime, actor: str) ->
     """Erases in the session; the caller commits. Raises ClientBusy while a message to the client
     is in flight (try again a minute later)."""
     if session.exec(select(Message.id).where(Message.client_id == client.id,
-                                             Message.status == "claimed")).first():
+                                             Message.status == MessageStatus.CLAIMED)).first():
         raise ClientBusy(f"a message to client {client.id} is being sent right now")
-    mine = Message.client_id == client.id
-    session.execute(update(Message).where(mine, Message.status == "pending")
-                    .values(status="cancelled", error_code="erased"))
+    outbox.cancel_erased(session, client.id)
     # Provider errors quote the number, alerts quote the client's reply: all of it goes.
-    session.execute(update(Message).where(mine).values(recipient=ERASED, body=None, params={},
-                                                       error_message=None))
+    session.execute(update(Message).where(Message.client_id == client.id)
+                    .values(recipient=ERASED, body=None, params={}, error_message=None))
     theirs = [InboundMessage.client_id == client.id]
     if client.phone:
         theirs.append(InboundMessage.from_number == client.phone)

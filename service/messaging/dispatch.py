@@ -30,10 +30,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session, select
 
-from service.care.escalations import STAFF_ALERT
 from service.config import Config
 from service.db import make_async_engine
 from service.domain import careplan
+from service.domain.messages import MessageKind
 from service.domain.sendtime import SendTimeFacts, skip_reason
 from service.messaging import outbox, phones
 from service.messaging.calendar import appointment_ics
@@ -402,7 +402,7 @@ class Dispatcher:
 
     def _hold_reason(self, row: Row, now: datetime, answers: dict, booked: set) -> str | None:
         message, client = row.message, row.client
-        to_client = message.kind != STAFF_ALERT
+        to_client = message.kind != MessageKind.STAFF_ALERT
         if message.channel == "email" and client is not None and to_client:
             if client.email_opted_out_at:
                 return "opted_out"
@@ -425,7 +425,7 @@ class Dispatcher:
 
     def _render(self, row: Row) -> Outgoing:
         message, client, clinic, visit = row.message, row.client, row.clinic, row.visit
-        staff = message.kind == STAFF_ALERT
+        staff = message.kind == MessageKind.STAFF_ALERT
         # Staff read English; an answer to a client's text is in the language they wrote it in.
         language = "en" if staff or not client else message.params.get("language") or client.language
         zone = client.time_zone if client else clinic.time_zone

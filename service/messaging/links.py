@@ -17,12 +17,13 @@ from service.care import audit
 from service.care.enrolment import channels_for
 from service.config import Config
 from service.domain.careplan import defer_for_quiet_hours
+from service.domain.messages import MessageKind
 from service.models import Client, Clinic, Message
 
 SALT = "client-page"
 FORM_SALT = "client-page-form"
 MAX_AGE_SECONDS = 90 * 24 * 3600  # covers a course of visits; every new text carries a fresh link
-PAGE_LINK = "page_link"  # the message that brings a client their new link
+PAGE_LINK = MessageKind.PAGE_LINK  # the message that brings a client their new link
 
 
 def _serializer(config: Config, salt: str = SALT) -> URLSafeTimedSerializer:

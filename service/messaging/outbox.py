@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from service.db import dialect_insert
-from service.domain.messages import FINAL, REOPENABLE, CancelReason, MessageStatus
+from service.domain.messages import FINAL, REOPENABLE, CancelReason, MessageKind, MessageStatus
 from service.models import Clinic, Message, UTCDateTime
 
 log = logging.getLogger(__name__)
@@ -253,6 +253,49 @@ def cancel(conn: Connection, ids: list[int], reason: CancelReason) -> None:
     """Pending rows cancelled; a row already claimed is decided by its send-time checks."""
     if ids:
         conn.execute(CANCEL, {"ids": ids, "reason": reason})
+
+
+# --- cancelling what waits for someone who should no longer get it ---
+# Each takes the caller's Session (whose Message objects are then updated too) or a Connection.
+# Only pending rows change: a claimed one is decided by its send-time checks.
+
+def _cancel_pending(db: Session | Connection, reason: CancelReason, *where) -> None:
+    db.execute(update(Message).where(Message.status == MessageStatus.PENDING, *where)
+               .values(status=MessageStatus.CANCELLED, error_code=reason))
+
+
+def cancel_alerts(db: Session | Connection, escalation_id: int) -> None:
+    """Staff acknowledged the escalation: its alerts still waiting (for the end of quiet hours)
+    are moot."""
+    _cancel_pending(db, CancelReason.ACKNOWLEDGED, Message.escalation_id == escalation_id)
+
+
+def cancel_erased(db: Session | Connection, client_id: int) -> None:
+    """The client's data is being erased: nothing more goes to them."""
+    _cancel_pending(db, CancelReason.ERASED, Message.client_id == client_id)
+
+
+def cancel_opted_out(db: Session | Connection, client_id: int, channels: list[str]) -> None:
+    """The client stopped these channels on their page (alerts about them to staff still go)."""
+    _cancel_pending(db, CancelReason.OPTED_OUT, Message.client_id == client_id,
+                    Message.channel.in_(channels), Message.kind != MessageKind.STAFF_ALERT)
+
+
+def cancel_texts_to(db: Session | Connection, phone: str) -> None:
+    """The number texted STOP: every text waiting for it, of every clinic, except the one
+    confirming the STOP."""
+    _cancel_pending(db, CancelReason.OPTED_OUT, Message.recipient == phone,
+                    Message.channel == "sms", Message.kind != MessageKind.OPT_OUT_CONFIRMATION)
+
+
+def reopen_texts_to(db: Session | Connection, phone: str, now: datetime) -> None:
+    """The number texted START: texts cancelled by its STOP that are still ahead go again; what
+    fell due meanwhile stays cancelled (it is stale)."""
+    db.execute(update(Message).where(
+        Message.recipient == phone, Message.channel == "sms",
+        Message.status == MessageStatus.CANCELLED, Message.error_code == CancelReason.OPTED_OUT,
+        Message.next_attempt_at > now,
+    ).values(status=MessageStatus.PENDING, error_code=None))
 
 
 def add_or_reopen(conn: Connection, rows: list[dict]) -> None:

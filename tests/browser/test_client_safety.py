@@ -14,7 +14,7 @@ from sqlmodel import func, select
 from werkzeug.serving import make_server
 
 from service import create_app
-from service.care.escalations import STAFF_ALERT
+from service.domain.messages import MessageKind
 from service.messaging.dispatch import Dispatcher
 from service.messaging.links import client_page_url
 from service.models import AuditEvent, CheckIn, Client, Clinic, Escalation, Message
@@ -114,7 +114,7 @@ def test_a_red_flag_tap_pages_on_call_and_the_text_reaches_twilio(page, live, db
     checkin = db.exec(select(CheckIn)).one()
     assert checkin.red_flags == ["numbness"] and checkin.source == "web"
     assert db.exec(select(Escalation)).one().severity == "urgent"
-    alert_row = db.exec(select(Message).where(Message.kind == STAFF_ALERT,
+    alert_row = db.exec(select(Message).where(Message.kind == MessageKind.STAFF_ALERT,
                                               Message.channel == "sms")).one()
     assert alert_row.recipient == ON_CALL and alert_row.priority == 0
 
@@ -145,7 +145,7 @@ def test_a_concern_at_night_says_when_the_team_will_see_it(page, live, db, enrol
     assert page.locator('[data-testid=team-sees] a[href="tel:911"]').count() == 1
     assert "We have let the team know." not in page.inner_text("[data-testid=advice]")
     shot(page, "client-night")
-    held = db.exec(select(Message).where(Message.kind == STAFF_ALERT)).all()
+    held = db.exec(select(Message).where(Message.kind == MessageKind.STAFF_ALERT)).all()
     assert held and all(m.status == "pending" for m in held)
 
 

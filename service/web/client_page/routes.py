@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_time
 from flask import Response, current_app, g, redirect, render_template, request, url_for
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -21,15 +20,15 @@ from service import db
 from service.care import audit
 from service.care.checkins import record_check_in
 from service.care.enrolment import channels_for, replan_channels
-from service.care.escalations import STAFF_ALERT, open_escalation
+from service.care.escalations import open_escalation
 from service.care.privacy import is_erased
 from service.domain import escalation as rules
 from service.domain.careplan import window_ends_at
 from service.domain.replies import ANSWERS, RED_FLAGS
-from service.messaging import phones
+from service.messaging import outbox, phones
 from service.messaging.calendar import appointment_ics
 from service.messaging.links import form_id_from, form_token, read_token
-from service.models import Appointment, CheckIn, Client, Clinic, Message, Visit, utcnow
+from service.models import Appointment, CheckIn, Client, Clinic, Visit, utcnow
 from service.web.client_page import bp
 
 CHANNELS = ("sms", "email")
@@ -238,10 +237,7 @@ def opt_out(client: Client, token: str):
                  actor="client", via="web", channels=channels)
     replan_channels(db.session(), client, now)
     # What the other channel does not carry now waits, cancelled, for an opt-in (as after STOP).
-    db.session().execute(update(Message).where(
-        Message.client_id == client.id, Message.status == "pending",
-        Message.channel.in_(channels), Message.kind != STAFF_ALERT,
-    ).values(status="cancelled", error_code="opted_out"))
+    outbox.cancel_opted_out(db.session(), client.id, channels)
     db.session().commit()
     return _back(token, done="opted_out")
 
