@@ -162,6 +162,21 @@ def test_a_bad_form_token_is_a_friendly_400_and_records_nothing(app, fresh, sess
     assert count(session, CheckIn) == 0 and count(session, Escalation) == 0
 
 
+@pytest.mark.parametrize("action, data", [("optout", {"stop": "both"}), ("optin", {"channel": "sms"}),
+                                          ("channels", {"choice": "email"})])
+def test_every_form_refuses_a_forged_token_and_changes_nothing(fresh, session, ana, page, action,
+                                                               data):
+    def state():
+        session.expire_all()
+        return (ana.sms_opted_out_at, ana.email_opted_out_at, ana.channel_choice,
+                count(session, AuditEvent))
+
+    before = state()
+    response = fresh.post(f"{page}/{action}", data=data | {"form_token": "forged"})
+    assert response.status_code == 400 and "Nothing was recorded" in response.get_data(as_text=True)
+    assert state() == before
+
+
 def test_a_missing_answer_is_a_422_that_names_the_choices(fresh, session, page):
     response = tap(fresh, page, "score", pain="11")
     assert response.status_code == 422

@@ -74,15 +74,20 @@ def _gone(client: Client):
                            emergency=phones.emergency_number(phones.region_of(clinic.phone))), 410
 
 
-def _form_id(client: Client) -> str | None:
-    return form_id_from(_config(), request.form.get("form_token"), client)
+def form_checked(view):
+    """A form post from the page (under @linked): its form token is passed on as form_id, or the
+    "form expired" page answers for a token missing, forged, too old, or from a revoked link."""
 
+    @wraps(view)
+    def wrapper(client: Client, token: str):
+        form_id = form_id_from(_config(), request.form.get("form_token"), client)
+        if form_id is None:
+            clinic = _clinic(client)
+            return render_template("web/client/form_expired.html", clinic=clinic, token=token,
+                                   page_language=client.language, **_numbers(client, clinic)), 400
+        return view(client, token, form_id)
 
-def _bad_form(client: Client, token: str):
-    """A form token that is missing, forged, too old, or from a link since revoked."""
-    clinic = _clinic(client)
-    return render_template("web/client/form_expired.html", clinic=clinic, token=token,
-                           page_language=client.language, **_numbers(client, clinic)), 400
+    return wrapper
 
 
 def _numbers(client: Client, clinic: Clinic) -> dict:
@@ -177,10 +182,8 @@ def page(client: Client, token: str):
 
 @bp.post("/<token>/checkin")
 @linked
-def check_in(client: Client, token: str):
-    form_id = _form_id(client)
-    if form_id is None:
-        return _bad_form(client, token)
+@form_checked
+def check_in(client: Client, token: str, form_id: str):
     session = db.session()
     if session.exec(select(CheckIn.id).where(CheckIn.form_id == form_id)).first():
         return _back(token, checkin=form_id)  # a reload, a double tap, back and submit again
@@ -220,9 +223,8 @@ def _opt_out_page(client: Client, token: str, status: int = 200):
 
 @bp.post("/<token>/optout")
 @linked
-def opt_out(client: Client, token: str):
-    if _form_id(client) is None:
-        return _bad_form(client, token)
+@form_checked
+def opt_out(client: Client, token: str, form_id: str):
     stop = request.form.get("stop")
     if stop not in _messages(client, _clinic(client))["stop_options"]:
         return _opt_out_page(client, token, status=422)
@@ -244,9 +246,8 @@ def opt_out(client: Client, token: str):
 
 @bp.post("/<token>/optin")
 @linked
-def opt_in(client: Client, token: str):
-    if _form_id(client) is None:
-        return _bad_form(client, token)
+@form_checked
+def opt_in(client: Client, token: str, form_id: str):
     channel = request.form.get("channel")
     if channel in _messages(client, _clinic(client))["stopped"]:  # else: on already, nothing to do
         now = utcnow()
@@ -264,9 +265,8 @@ def opt_in(client: Client, token: str):
 
 @bp.post("/<token>/channels")
 @linked
-def choose_channels(client: Client, token: str):
-    if _form_id(client) is None:
-        return _bad_form(client, token)
+@form_checked
+def choose_channels(client: Client, token: str, form_id: str):
     choice = request.form.get("choice")
     if choice not in _messages(client, _clinic(client))["choices"]:
         return _page(client, token, status=422)
