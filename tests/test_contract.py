@@ -13,7 +13,8 @@ import schemathesis
 from service.config import ROOT
 from service.web.api.openapi import openapi_document
 from tests.conftest import auth
-from tests.test_schemathesis import CHECKS, text_reply
+from tests.contract_checks import CHECKS
+from tests.helpers import text
 
 PUBLISHED = ROOT / "docs" / "openapi.json"
 # Response fields that may be left out: an error's per-field reasons.
@@ -72,7 +73,7 @@ def test_every_operation_answers_as_its_document_says(app, client, clinic, provi
     assert call("POST", "/api/v1/visits", 200, visit) == created
     call("POST", "/api/v1/visits", 409, {**visit, "pain_before": 5})
     call("POST", "/api/v1/visits", 422, {**visit, "pain_before": 11})
-    text_reply(client, phone, "3", "SM" + "3" * 32)  # worse: a check-in and a concern escalation
+    text(client, "3", sid="SM" + "3" * 32, sender=phone)  # worse: a check-in and a concern escalation
 
     client_id, visit_id = created["client_id"], created["id"]
     assert call("GET", "/api/v1/visits/{visit_id}", 200, visit_id=visit_id) == created

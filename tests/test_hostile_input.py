@@ -28,7 +28,8 @@ HOSTILE = [
 ]
 
 
-def enrol(client, key, **client_fields):
+def post_visit(client, key, **client_fields):
+    """A visit whose client has these fields, as sent: the test reads the answer."""
     body = {"client": {"name": "Ana Ruiz", "email": "ana@example.com"} | client_fields}
     return client.post("/api/v1/visits", json=body, headers=auth(key))
 
@@ -81,7 +82,7 @@ def test_a_body_that_is_not_utf8_json_is_a_json_400(client, clinic, session, bod
 ])
 def test_control_characters_and_header_injection_are_422_naming_the_field(
         client, clinic, session, field, value):
-    response = enrol(client, clinic[1], **{field: value})
+    response = post_visit(client, clinic[1], **{field: value})
     assert response.status_code == 422, response.get_json()
     assert f"client.{field}" in response.get_json()["fields"]
     assert count(session, Client) == 0
@@ -109,7 +110,7 @@ def test_ids_too_big_for_the_database_are_404(client, clinic, path):
 @pytest.mark.parametrize("name", HOSTILE)
 def test_injection_strings_are_stored_as_given_and_escaped_on_pages(client, clinic, session,
                                                                     name):
-    response = enrol(client, clinic[1], name=name, email="ana@example.com")
+    response = post_visit(client, clinic[1], name=name, email="ana@example.com")
     assert response.status_code == 201
     assert response.mimetype == "application/json"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -131,7 +132,7 @@ def test_injection_strings_are_escaped_in_the_html_email(app, client, clinic, se
                                                          providers, name):
     _, smtp = providers
     with freeze_time(NOW):
-        assert enrol(client, clinic[1], name=f"{name} Ruiz").status_code == 201
+        assert post_visit(client, clinic[1], name=f"{name} Ruiz").status_code == 201
     config = app.extensions["aftercare.config"]
     with freeze_time(NOW + timedelta(minutes=1), real_asyncio=True):
         Dispatcher(config, app.extensions["aftercare.engine"], "w").drain()
@@ -146,7 +147,7 @@ def test_an_email_recipient_with_a_line_break_is_failed_never_sent(app, client, 
     """Rows written by other paths (an old import, a manual fix) are checked again at send."""
     _, smtp = providers
     with freeze_time(NOW):
-        assert enrol(client, clinic[1]).status_code == 201
+        assert post_visit(client, clinic[1]).status_code == 201
     [row] = session.exec(select(Message).where(Message.kind == "window_start")).all()
     row.recipient = "ana@example.com\r\nBcc: victim@example.com"
     session.add(row)

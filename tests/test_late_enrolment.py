@@ -5,7 +5,6 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from freezegun import freeze_time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,14 +27,13 @@ from service.domain.sendtime import SendTimeFacts, skip_reason
 from service.messaging.rendering import TEMPLATES_DIR, Renderer, local_time_label
 from service.messaging.sms_segments import is_gsm7, segment_count, sms_length
 from tests.conftest import auth
-from tests.test_templates import LONG, SHORT
-from tests.test_templates_es import LONG_ES_LABELS
+from tests.helpers import EMAIL, NOW, PHONE, at, enrol
+from tests.message_contexts import LONG, LONG_ES_LABELS, SHORT
 
 NEW_YORK = "America/New_York"
 NY = ZoneInfo(NEW_YORK)
-SESSION = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # Wednesday 10:00 in New York
-PHONE = "+12025550123"
-EMAIL = "ana@example.com"
+SESSION = NOW  # Wednesday 10:00 in New York
+SPEAKING = {language: {"email": EMAIL, "language": language} for language in ("en", "es")}
 DEFAULTS = PlanSettings()
 
 
@@ -131,13 +129,13 @@ def test_late_plan_invariants(occurred_naive, late, zone, quiet_start, quiet_end
     due = plan(occurred_at, enrolled_at, PlanSettings(quiet_start=quiet_start,
                                                       quiet_end=quiet_end), zone)
     assert FOLLOWUP in due  # the plan never goes silent on the client's back
-    for kind, at in due.items():
-        assert at >= enrolled_at  # nothing planned in the past
+    for kind, due_at in due.items():
+        assert due_at >= enrolled_at  # nothing planned in the past
         if kind in WINDOW_ADVICE:
-            assert at < window_ends_at(occurred_at)
+            assert due_at < window_ends_at(occurred_at)
         for covering in COVERED_BY.get(kind, ()):
             if covering in due:
-                assert not timedelta(0) <= due[covering] - at <= TOGETHER
+                assert not timedelta(0) <= due[covering] - due_at <= TOGETHER
     if late >= timedelta(hours=73):
         assert due.keys() <= {FOLLOWUP, REBOOK_NUDGE}
 
@@ -161,20 +159,6 @@ def test_the_late_window_text_stays_gsm7_within_two_segments(renderer, language,
 
 # --- through the API and the dispatcher --------------------------------------------------------
 
-def at(moment):
-    return freeze_time(moment, real_asyncio=True)
-
-
-def enrol(client, key, enrolled_at, language="en", **overrides):
-    body = {"client": {"name": "Ana Ruiz", "phone": PHONE, "email": EMAIL, "sms_consent": True,
-                       "time_zone": NEW_YORK, "language": language},
-            "occurred_at": SESSION.isoformat()} | overrides
-    with at(enrolled_at):
-        response = client.post("/api/v1/visits", json=body, headers=auth(key))
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
 def window_end_label(language):
     return local_time_label(SESSION + timedelta(hours=24), NEW_YORK, language)
 
@@ -187,7 +171,7 @@ def test_a_text_23_hours_after_the_session_says_the_window_began_then(
         client, clinic, providers, dispatcher, language, late_words, now_words):
     twilio, _ = providers
     enrolled = SESSION + timedelta(hours=23)
-    visit = enrol(client, clinic[1], enrolled, language=language)
+    visit = enrol(client, clinic[1], SESSION, posted_at=enrolled, person=SPEAKING[language])
     assert [m["kind"] for m in visit["messages"]] == ["window_start", "checkin", "followup",
                                                       "rebook_nudge"]
     with at(enrolled + timedelta(minutes=1)):
@@ -207,7 +191,8 @@ def test_a_text_23_hours_after_the_session_says_the_window_began_then(
 
 def test_on_time_the_text_says_the_window_starts_now(client, clinic, providers, dispatcher):
     twilio, _ = providers
-    enrol(client, clinic[1], SESSION + timedelta(minutes=2))
+    enrol(client, clinic[1], SESSION, posted_at=SESSION + timedelta(minutes=2),
+          person=SPEAKING["en"])
     with at(SESSION + timedelta(minutes=3)):
         dispatcher.drain()
     [sms] = twilio.messages
@@ -226,7 +211,8 @@ def test_the_window_email_never_says_starts_now_for_a_window_that_began_earlier(
         client, clinic, providers, dispatcher, language, late, on_time, hours_late):
     _, smtp = providers
     enrolled = SESSION + timedelta(hours=hours_late, minutes=2)
-    enrol(client, clinic[1], enrolled, language=language, channels=["email"])
+    enrol(client, clinic[1], SESSION, posted_at=enrolled, person=SPEAKING[language],
+          channels=["email"])
     with at(enrolled + timedelta(minutes=1)):
         dispatcher.drain()
     [email] = smtp.wait_for(1)
@@ -244,7 +230,7 @@ def test_73_hours_late_one_follow_up_goes_and_no_check_in(client, clinic, sessio
                                                           dispatcher):
     twilio, _ = providers
     enrolled = SESSION + timedelta(hours=73)
-    visit = enrol(client, clinic[1], enrolled)
+    visit = enrol(client, clinic[1], SESSION, posted_at=enrolled, person=SPEAKING["en"])
     assert [(m["kind"], m["due_at"]) for m in visit["messages"]] == [
         ("followup", enrolled.isoformat()),
         ("rebook_nudge", (SESSION + timedelta(weeks=1)).isoformat())]

@@ -8,55 +8,17 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
-from twilio.request_validator import RequestValidator
 
-from service.web.schemas import AcknowledgeIn, VisitIn
-from tests.conftest import AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL, auth
+from tests.conftest import auth
+from tests.contract_checks import CHECKS
+from tests.helpers import text
 
 EXAMPLES = 50  # per operation and mode: about 800 requests, a few seconds
-FIELDS = {name for model in (VisitIn, AcknowledgeIn) for name in model.model_fields}
 
 
 def operations(app):
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     return [result.ok() for result in schema.get_all_operations()]
-
-
-def errors_are_json_and_name_the_field(ctx, response, case) -> None:
-    if not 400 <= response.status_code < 500:
-        return
-    content_type = {k.lower(): v for k, v in response.headers.items()}.get("content-type", [""])
-    assert content_type[0].startswith("application/json"), \
-        f"{response.status_code} is not JSON: {response.headers}"
-    body = response.json()
-    assert isinstance(body.get("error"), str) and body["error"], body
-    if response.status_code == 422:
-        fields = body.get("fields")
-        assert isinstance(fields, dict) and fields, body
-        for name, reason in fields.items():
-            # A field the body should not have is named as sent, with the reason "unknown field".
-            assert name.split(".")[0] in FIELDS | {"body"} or reason == "unknown field", (name, body)
-            assert isinstance(reason, str) and reason, body
-
-
-def text_reply(client, phone: str, body: str, sid: str) -> None:
-    """A reply as Twilio posts it, signed."""
-    form = {"MessageSid": sid, "From": phone, "To": FROM_NUMBER, "Body": body}
-    url = f"{PUBLIC_URL}/webhooks/twilio/sms"
-    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
-    response = client.post("/webhooks/twilio/sms", data=form,
-                           headers={"X-Twilio-Signature": signature})
-    assert response.status_code == 200
-
-
-CHECKS = [not_a_server_error, errors_are_json_and_name_the_field, status_code_conformance,
-          content_type_conformance, response_schema_conformance]
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
@@ -70,7 +32,7 @@ def test_the_api_never_fails_and_explains_every_refusal(app, clinic, providers, 
         body = {"client": {"name": f"Ana {n}", "phone": f"+1202555014{n}", "sms_consent": True}}
         assert http.post("/api/v1/visits", json=body, headers=headers).status_code == 201
         # "worse": a check-in and an escalation each, so that their answers are checked too
-        text_reply(http, f"+1202555014{n}", "3", f"SM{n:032d}")
+        text(http, "3", sid=f"SM{n:032d}", sender=f"+1202555014{n}")
     for operation in operations(app):
         # Random ids (mostly 404), then the ids of the rows just made.
         names = [p.name for p in operation.path_parameters]
