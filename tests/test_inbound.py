@@ -60,10 +60,10 @@ def test_bad_signature_is_403_and_stores_nothing(client, session, enrolled, sign
 
 def test_a_retried_webhook_changes_nothing_the_second_time(client, session, enrolled):
     moment = NOW + timedelta(hours=25)
-    text(client, "3", moment, sid="SMretry")
+    text(client, "3", moment, sid="SM" + "e" * 32)
     before = [count_rows(session, m) for m in (InboundMessage, Message, CheckIn, Escalation,
                                                AuditEvent)]
-    text(client, "3", moment + timedelta(seconds=30), sid="SMretry")
+    text(client, "3", moment + timedelta(seconds=30), sid="SM" + "e" * 32)
     after = [count_rows(session, m) for m in (InboundMessage, Message, CheckIn, Escalation,
                                               AuditEvent)]
     assert after == before

@@ -7,6 +7,8 @@ from twilio.request_validator import RequestValidator
 from service.models import Message, utcnow
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 
+SID = "SM" + "1" * 32  # Twilio's shape: two letters and 32 hex digits
+
 
 @pytest.fixture
 def settings(settings):
@@ -18,13 +20,13 @@ def settings(settings):
 def sent(session, clinic):
     message = Message(clinic_id=clinic[0].id, kind="checkin", channel="sms",
                       recipient="+12025550123", due_at=utcnow(), next_attempt_at=utcnow(),
-                      status="sent", provider_id="SM123", dedupe_key="m1")
+                      status="sent", provider_id=SID, dedupe_key="m1")
     session.add(message)
     session.commit()
     return message
 
 
-def callback(client, message_id, status, sid="SM123", signature=None, error_code=None):
+def callback(client, message_id, status, sid=SID, signature=None, error_code=None):
     path = f"/webhooks/twilio/status?m={message_id}"
     form = {"MessageSid": sid, "MessageStatus": status}
     if error_code:
@@ -59,7 +61,7 @@ def test_undelivered_keeps_the_error_code(client, session, sent):
 
 
 def test_a_callback_for_another_sid_changes_nothing(client, session, sent):
-    callback(client, sent.id, "delivered", sid="SMother")
+    callback(client, sent.id, "delivered", sid="SM" + "2" * 32)
     assert status_of(session, sent).status == "sent"
 
 
@@ -73,7 +75,7 @@ def test_unsigned_or_forged_callbacks_are_403_and_change_nothing(client, session
 
 def test_a_signature_for_another_message_is_403(client, session, sent):
     other = RequestValidator(AUTH_TOKEN).compute_signature(
-        f"{PUBLIC_URL}/webhooks/twilio/status?m=999", {"MessageSid": "SM123",
+        f"{PUBLIC_URL}/webhooks/twilio/status?m=999", {"MessageSid": SID,
                                                        "MessageStatus": "delivered"})
     assert callback(client, sent.id, "delivered", signature=other).status_code == 403
     assert status_of(session, sent).status == "sent"

@@ -1,7 +1,11 @@
 """Twilio's webhooks. Every request must carry a valid X-Twilio-Signature: 403 and nothing stored
-otherwise."""
+otherwise. A signed request whose ids or addresses are not of Twilio's shape is 400 naming each
+field, before anything is stored: a value our columns cannot hold must never be a 500 (Twilio
+would retry it, and the clinic would never see why)."""
 
 import logging
+import re
+from dataclasses import dataclass
 from functools import wraps
 
 from flask import Blueprint, Response, abort, current_app, request
@@ -15,6 +19,7 @@ from service.messaging import outbox
 from service.models import utcnow
 from service.ops.logs import mask_phones
 from service.ops.metrics import INBOUND_MESSAGES, WEBHOOK_SIGNATURE_FAILURES
+from service.web.schemas import ErrorOut
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
 log = logging.getLogger(__name__)
@@ -24,6 +29,44 @@ def signed_url() -> str:
     """The URL Twilio signed: the public one, not what Flask sees behind a TLS-terminating proxy."""
     query = request.query_string.decode()
     return current_app.config["PUBLIC_BASE_URL"] + request.path + (f"?{query}" if query else "")
+
+
+@dataclass(frozen=True)
+class Shape:
+    pattern: re.Pattern
+    reason: str
+
+    def value(self, given: str) -> str | None:
+        """What the field holds (its last group: a phone without its channel prefix), or None."""
+        match = self.pattern.fullmatch(given)
+        return match and match.group(match.lastindex or 0)
+
+
+# Twilio's ids: two capital letters and 32 hex digits (twilio.com/docs/glossary/what-is-a-sid).
+SID = Shape(re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}"),
+            "is not a Twilio SID (two letters, 32 hex digits)")
+# A client's address: E.164 (+ and at most 15 digits), by its shape rather than phonenumbers'
+# metadata, so that a reply from a number range newer than the library still reaches the clinic.
+# A channel's prefix ("whatsapp:+1...", "sms:+1...") is taken off rather than refused: a red flag
+# written on WhatsApp must reach the clinic like a text (a refused webhook is lost), and the
+# answer goes by SMS, to the number, under the same consent and opt-out checks.
+PHONE = Shape(re.compile(r"(?:[a-z]+:)?(\+[1-9][0-9]{1,14})"),
+              "is not a phone number in E.164 form (+ and at most 15 digits)")
+# The number that received it: ours, E.164 or a short code.
+RECEIVER = Shape(re.compile(r"(?:[a-z]+:)?(\+?[0-9]{3,15})"), "is not a phone number or short code")
+ERROR_CODE = Shape(re.compile(r"[0-9]{1,10}"), "is not a Twilio error code (digits)")
+SIDS = {"MessageSid": SID, "SmsSid": SID, "AccountSid": SID, "MessagingServiceSid": SID}
+
+
+def checked(form: dict, shapes: dict[str, Shape]) -> dict[str, str]:
+    """The fields of `shapes` that the form gives, as they hold them; 400 naming each one that is
+    not of its shape."""
+    values = {name: shapes[name].value(form[name]) for name in shapes if form.get(name)}
+    refused = {name: shapes[name].reason for name, value in values.items() if value is None}
+    if refused:
+        body = ErrorOut(error="bad_request", message="fields not of Twilio's form", fields=refused)
+        abort(Response(body.model_dump_json(), 400, mimetype="application/json"))
+    return values
 
 
 def require_twilio_signature(view):
@@ -46,6 +89,7 @@ def status_callback():
     sid = request.form.get("MessageSid", "")
     if message_id is None or not sid:
         abort(400, "m (query) and MessageSid are required")
+    checked(request.form, SIDS | {"ErrorCode": ERROR_CODE})
     if not 0 < message_id <= db.MAX_ID:
         abort(404, "no such message")
     with db.engine().begin() as conn:
@@ -62,12 +106,13 @@ def inbound_sms():
     # check, which covers the form as Twilio sent it.
     form = {key: value.replace("\x00", "") for key, value in request.form.items()}
     sid = form.get("MessageSid") or form.get("SmsSid")
-    sender = form.get("From")
-    if not sid or not sender:
+    if not sid or not form.get("From"):
         abort(400, "MessageSid and From are required")
+    fields = checked(form, SIDS | {"From": PHONE, "To": RECEIVER})
+    sender = fields["From"]
     session = db.session()
     try:
-        inbound = receive(session, sid, sender, form.get("To", ""), form.get("Body", ""),
+        inbound = receive(session, sid, sender, fields.get("To", ""), form.get("Body", ""),
                           utcnow())
         session.commit()
     except IntegrityError:  # the same MessageSid, retried concurrently: the other one handled it
