@@ -23,13 +23,20 @@ def record_check_in(session: Session, clinic: Clinic, client: Client, *, answer:
                     pain: int | None, red_flags: tuple[str, ...], source: str, now: datetime,
                     inbound_id: int | None = None, reply_text: str | None = None,
                     form_id: str | None = None) -> CheckInResult:
+    checkin = CheckIn(client_id=client.id, answer=answer, pain=pain, red_flags=list(red_flags),
+                      source=source, inbound_message_id=inbound_id, form_id=form_id, created_at=now)
     if answer or pain is not None or red_flags:
         visit = session.exec(select(Visit).where(Visit.client_id == client.id)
                              .order_by(Visit.occurred_at.desc())).first()
-        session.add(CheckIn(client_id=client.id, visit_id=visit and visit.id, answer=answer,
-                            pain=pain, red_flags=list(red_flags), source=source,
-                            inbound_message_id=inbound_id, form_id=form_id, created_at=now))
-    assessment = rules.assess(answer, pain, red_flags, client.baseline_pain)
+        checkin.visit_id = visit and visit.id
+        session.add(checkin)
+    assessment = assess(checkin, client)
     row = escalate(session, clinic, client, assessment, now, reply_text=reply_text)
     later = row is not None and row.last_notified_at is not None and row.last_notified_at > now
     return CheckInResult(assessment, row.last_notified_at if later else None)
+
+
+def assess(checkin: CheckIn, client: Client) -> rules.Assessment:
+    """A check-in graded by the escalation rules: as it is recorded, and again when the client's
+    page shows what came of it."""
+    return rules.assess(checkin.answer, checkin.pain, tuple(checkin.red_flags), client.baseline_pain)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from service import db
-from service.care import audit
+from service.care import audit, checkins
 from service.care.checkins import record_check_in
 from service.care.enrolment import channels_for, replan_channels
 from service.care.escalations import open_escalation
@@ -127,8 +127,7 @@ def _check_in_outcome(client: Client, form_id: str | None, now: datetime) -> dic
         CheckIn.client_id == client.id, CheckIn.form_id == form_id)).first()
     if not row:
         return None
-    severity = rules.assess(row.answer, row.pain, tuple(row.red_flags), client.baseline_pain).severity
-    outcome = {"kind": {rules.URGENT: "urgent", rules.CONCERN: "concern"}.get(severity, "thanks")}
+    outcome = {"kind": checkins.assess(row, client).severity or "thanks"}  # urgent, concern
     escalation = open_escalation(db.session(), client.id)
     if escalation and escalation.last_notified_at and escalation.last_notified_at > now:
         outcome["team_sees"] = _when(escalation.last_notified_at, client, now)
