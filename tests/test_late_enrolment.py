@@ -25,7 +25,7 @@ from service.domain.careplan import (
 )
 from service.domain.sendtime import SendTimeFacts, skip_reason
 from service.messaging.rendering import TEMPLATES_DIR, Renderer, local_time_label
-from service.messaging.sms_segments import is_gsm7, segment_count, sms_length
+from service.messaging.sms_segments import is_gsm7, segment_count
 from tests.conftest import auth
 from tests.helpers import EMAIL, NOW, PHONE, at, enrol
 from tests.message_contexts import LONG, LONG_ES_LABELS, SHORT
@@ -154,7 +154,7 @@ def test_the_late_window_text_stays_gsm7_within_two_segments(renderer, language,
     ctx = dict(values, first_visit=first_visit, window_started_earlier=True)
     body = renderer.render(WINDOW_START, "sms", language, ctx).body
     assert is_gsm7(body)
-    assert segment_count(body)[1] <= 2, (sms_length(body), body)
+    assert segment_count(body)[1] <= 2, body
 
 
 # --- through the API and the dispatcher --------------------------------------------------------

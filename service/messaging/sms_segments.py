@@ -66,8 +66,3 @@ def segment_count(text: str) -> tuple[str, int]:
     if sum(units) <= single:
         return encoding, 1
     return encoding, _pack(units, multi)
-
-
-def sms_length(text: str) -> int:
-    """Length in septets (GSM-7) or UTF-16 code units (UCS-2), as the segment limits count it."""
-    return sum(_units(text, is_gsm7(text)))
