@@ -13,7 +13,7 @@ import time
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from bench.common import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL
+from tests.fakes.workers import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL
 
 BODY = ("Bench Back Walking: Hi Client, your 24-hour aftercare window is over; ease back into "
         "activity gently. How does your back feel? Reply 1 better, 2 same, 3 worse, or a pain "

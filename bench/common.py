@@ -1,5 +1,7 @@
 """Shared machinery of the benchmarks: a PostgreSQL database of their own, the fake Twilio server
-in its own process, fast seeding with generate_series, worker processes, and the result table.
+in its own process, fast seeding with generate_series, and the result table. Worker processes,
+their settings and wait_until are the tests' (tests/fakes/workers.py): bench imports tests.fakes,
+never the other way.
 
 Nothing here is timed by the tests: these are measurements, printed and written as JSON under
 bench/results/.
@@ -11,7 +13,6 @@ import contextlib
 import json
 import os
 import platform
-import secrets
 import signal
 import statistics
 import subprocess
@@ -26,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import sqlalchemy as sa
 
 from service import db
+from tests.fakes.workers import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -35,11 +37,6 @@ ADMIN_URL = os.environ.get(
     os.environ.get("AFTERCARE_TEST_PG_URL",
                    "postgresql+psycopg://aftercare:aftercare@127.0.0.1:5432/aftercare_test"),
 )
-ACCOUNT_SID = "AC" + "b" * 32
-AUTH_TOKEN = "bench-auth-token"
-FROM_NUMBER = "+12025550199"
-PUBLIC_URL = "https://aftercare.bench.test"
-SECRET_KEY = secrets.token_urlsafe(48)  # the processes refuse to run on the development key
 FAR_FUTURE = timedelta(days=30)
 
 
@@ -167,30 +164,7 @@ def due_times(engine: sa.Engine) -> dict[int, float]:
     return {row[0]: float(row[1]) for row in rows}
 
 
-def wait_until(predicate, timeout: float, every: float = 0.25, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"{what} not reached within {timeout:.0f} s")
-
-
 # --------------------------------------------------------------------------- processes
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), for "was the fake the bottleneck?"."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
 
 @dataclass
 class Arrival:
@@ -270,66 +244,6 @@ class ArrivalTail:
                     self.offset += len(line)
                     self.arrivals.append(_arrival(json.loads(line)))
         return self.arrivals
-
-
-def worker_env(database_url: str, fake_url: str, **settings) -> dict[str, str]:
-    env = {
-        **os.environ, "DATABASE_URL": database_url, "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_FROM_NUMBER": FROM_NUMBER,
-        "TWILIO_API_BASE_URL": fake_url, "PUBLIC_BASE_URL": PUBLIC_URL, "SMTP_HOST": "",
-        "TWILIO_MESSAGING_SERVICE_SID": "", "TWILIO_API_KEY_SID": "",
-        "TWILIO_API_KEY_SECRET": "", "SECRET_KEY": SECRET_KEY,
-    }
-    env.update({key: str(value) for key, value in settings.items()})
-    return env
-
-
-class Worker:
-    """`aftercare worker` as a process of its own, its output in a log file."""
-
-    def __init__(self, workdir: Path, name: str, env: dict[str, str]):
-        self.log_path = workdir / f"{name}.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115  (closed in stop())
-        self.proc = subprocess.Popen([PYTHON, "-m", "service.cli", "worker"], cwd=ROOT, env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        self.started = time.time()
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Until the scheduler runs (its first dispatch tick has happened)."""
-        wait_until(lambda: "started" in self.log_path.read_text() or self._died(), timeout,
-                   what="worker start")
-        if self._died():
-            raise RuntimeError(f"worker died: {self.log_path.read_text()[-2000:]}")
-        time.sleep(1.2)  # the first tick runs at start; let it find nothing due
-
-    def _died(self) -> bool:
-        return self.proc.poll() is not None
-
-    def peak_rss_mib(self) -> float:
-        return peak_rss_mib(self.proc.pid)
-
-    def cpu(self) -> float:
-        return cpu_seconds(self.proc.pid)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-        self._log.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-    def errors(self) -> int:
-        return sum(1 for line in self.log_path.read_text().splitlines()
-                   if '"level": "ERROR"' in line or " ERROR " in line
-                   or line.startswith("Traceback"))
 
 
 # --------------------------------------------------------------------------- figures

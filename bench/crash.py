@@ -24,7 +24,6 @@ import sqlalchemy as sa
 
 from bench.common import (
     FakeTwilioProcess,
-    Worker,
     due_times,
     engine_for,
     left_to_send,
@@ -33,10 +32,9 @@ from bench.common import (
     print_table,
     release_wave,
     temp_database,
-    wait_until,
-    worker_env,
 )
 from bench.wave import BaselineProcesses, enqueue_baseline, seed_wave
+from tests.fakes.workers import Worker, wait_until, worker_env
 
 SETTINGS = {"SEND_RATE_PER_SECOND": 400, "CLAIM_TIMEOUT_SECONDS": 3}
 
@@ -64,7 +62,7 @@ def sigkill_run(workdir: Path, count: int, kills: int, seed: int) -> dict:
             for k in range(kills):
                 if left_to_send(engine) == 0:
                     break
-                worker = Worker(workdir, f"victim{k}", env)
+                worker = Worker(workdir / f"victim{k}.log", env)
                 seen = fake.count()
                 wait_until(lambda seen=seen: fake.count() > seen or left_to_send(engine) == 0,
                            timeout=60, every=0.05, what="the worker sends")
@@ -79,7 +77,7 @@ def sigkill_run(workdir: Path, count: int, kills: int, seed: int) -> dict:
                 in_flight.append(len(claimed & arrived))
                 stranded.append(len(claimed))
             log(f"{len(in_flight)} kills; the last worker drains the rest")
-            last = Worker(workdir, "last", env)
+            last = Worker(workdir / "last.log", env)
             try:
                 wait_until(lambda: left_to_send(engine) == 0, timeout=300, what="drained")
             finally:
@@ -139,7 +137,7 @@ def connection_kill_run(workdir: Path, count: int) -> dict:
         engine = engine_for(url)
         victim = f"{url}?application_name=aftercare-bench-victim"
         with FakeTwilioProcess(workdir) as fake:
-            worker = Worker(workdir, "pgvictim", worker_env(victim, fake.url, **SETTINGS))
+            worker = Worker(workdir / "pgvictim.log", worker_env(victim, fake.url, **SETTINGS))
             killed, stop = [], threading.Event()
 
             def killer():

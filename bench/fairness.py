@@ -25,7 +25,6 @@ from bench.common import (
     FAR_FUTURE,
     ArrivalTail,
     FakeTwilioProcess,
-    Worker,
     create_clinic,
     engine_for,
     log,
@@ -35,10 +34,10 @@ from bench.common import (
     seed_messages,
     temp_database,
     vacuum,
-    worker_env,
 )
 from bench.ratelimit import busiest_second
 from bench.wave import BaselineProcesses
+from tests.fakes.workers import Worker, worker_env
 
 TARGET_S = 10.0
 
@@ -132,7 +131,7 @@ def project_fairness(workdir: Path, args) -> dict:
         log(f"project: seeding {args.count:,} texts of clinic A and {args.b_count} of B")
         clinic_of = seed(url, args.count, args.b_count)
         with FakeTwilioProcess(workdir) as fake:
-            worker = Worker(workdir, "fairness", worker_env(url, fake.url,
+            worker = Worker(workdir / "fairness.log", worker_env(url, fake.url,
                                                               SEND_RATE_PER_SECOND=args.rate))
             try:
                 worker.wait_ready()

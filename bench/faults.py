@@ -18,7 +18,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from bench.common import (
     FakeTwilioProcess,
-    Worker,
     due_times,
     engine_for,
     left_to_send,
@@ -27,10 +26,9 @@ from bench.common import (
     print_table,
     release_wave,
     temp_database,
-    wait_until,
-    worker_env,
 )
 from bench.wave import BaselineProcesses, enqueue_baseline, seed_wave
+from tests.fakes.workers import Worker, wait_until, worker_env
 
 CHAOS = "5xx=0.3,429=0.1,slow=0.05,slow_seconds=3,retry_after=1,slow_status=504,seed=7"
 BASE, CAP = 0.5, 8.0
@@ -60,7 +58,7 @@ def project_run(workdir: Path, count: int) -> dict:
         engine = engine_for(url)
         with FakeTwilioProcess(workdir, "--chaos", CHAOS, "--attempts-log",
                                str(attempts_log)) as fake:
-            worker = Worker(workdir, "faults", worker_env(url, fake.url, **SETTINGS))
+            worker = Worker(workdir / "faults.log", worker_env(url, fake.url, **SETTINGS))
             try:
                 worker.wait_ready()
                 released = release_wave(engine, margin=0.5).timestamp()

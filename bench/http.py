@@ -26,18 +26,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
-from bench.common import (
-    AUTH_TOKEN,
-    FROM_NUMBER,
-    PUBLIC_URL,
-    ROOT,
-    log,
-    print_table,
-    ratio,
-    temp_database,
-    wait_until,
-    worker_env,
-)
+from bench.common import ROOT, log, print_table, ratio, temp_database
+from tests.fakes.workers import AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL, wait_until, worker_env
 
 WRK = ROOT / "bench" / "wrk"
 

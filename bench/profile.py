@@ -29,9 +29,9 @@ from bench.common import (
     seed_messages,
     temp_database,
     vacuum,
-    worker_env,
     write_result,
 )
+from tests.fakes.workers import worker_env
 
 
 def _cpu(fn, n: int) -> tuple[float, object]:

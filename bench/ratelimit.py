@@ -10,7 +10,6 @@ from pathlib import Path
 
 from bench.common import (
     FakeTwilioProcess,
-    Worker,
     due_times,
     engine_for,
     log,
@@ -18,10 +17,9 @@ from bench.common import (
     print_table,
     release_wave,
     temp_database,
-    wait_until,
-    worker_env,
 )
 from bench.wave import BaselineProcesses, enqueue_baseline, seed_wave
+from tests.fakes.workers import Worker, wait_until, worker_env
 
 
 def add_arguments(parser) -> None:
@@ -45,7 +43,7 @@ def _project(workdir: Path, rate: int, count: int) -> dict:
         seed_wave(url, count)
         engine = engine_for(url)
         with FakeTwilioProcess(workdir) as fake:
-            worker = Worker(workdir, f"rate{rate}", worker_env(url, fake.url,
+            worker = Worker(workdir / f"rate{rate}.log", worker_env(url, fake.url,
                                                                 SEND_RATE_PER_SECOND=rate))
             try:
                 worker.wait_ready()

@@ -20,7 +20,6 @@ import sqlalchemy as sa
 
 from bench.common import (
     FakeTwilioProcess,
-    Worker,
     check_delivery,
     create_clinic,
     engine_for,
@@ -32,10 +31,9 @@ from bench.common import (
     seed_messages,
     temp_database,
     vacuum,
-    wait_until,
-    worker_env,
 )
 from bench.wave import BaselineProcesses, enqueue_baseline
+from tests.fakes.workers import Worker, wait_until, worker_env
 
 CLIENTS = 2_000
 LEAD_SECONDS = 8.0  # from seeding the due stream to its first message: the worker starts
@@ -126,7 +124,7 @@ def project_run(workdir: Path, pending: int, rate: float, seconds: float) -> dic
         engine, clinic = _seed_future(url, pending)
         due = _seed_stream(engine, clinic, rate, seconds)
         with FakeTwilioProcess(workdir) as fake:
-            worker = Worker(workdir, f"steady{pending}", worker_env(
+            worker = Worker(workdir / f"steady{pending}.log", worker_env(
                 url, fake.url, SEND_RATE_PER_SECOND=100_000))
             try:
                 wait_until(lambda: fake.count() >= len(due) or worker.proc.poll() is not None,

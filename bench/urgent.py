@@ -37,14 +37,9 @@ from twilio.request_validator import RequestValidator
 
 from bench import baseline
 from bench.common import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
     FAR_FUTURE,
-    FROM_NUMBER,
-    PUBLIC_URL,
     ArrivalTail,
     FakeTwilioProcess,
-    Worker,
     create_clinic,
     due_times,
     engine_for,
@@ -57,10 +52,10 @@ from bench.common import (
     seed_messages,
     temp_database,
     vacuum,
-    worker_env,
 )
 from bench.http import Gunicorn
 from bench.wave import BaselineProcesses
+from tests.fakes.workers import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL, Worker, worker_env
 
 RED_FLAG = "my leg is numb and I can't walk"
 ON_CALL = "+12025550111"
@@ -248,7 +243,7 @@ def project_urgent(workdir: Path, args, rate: int) -> dict:
         engine = engine_for(url)
         with FakeTwilioProcess(workdir) as fake:
             env = worker_env(url, fake.url, SEND_RATE_PER_SECOND=rate)
-            worker = Worker(workdir, f"urgent{rate}", env)
+            worker = Worker(workdir / f"urgent{rate}.log", env)
             web = None
             try:
                 web = Gunicorn(workdir, "service:create_app()", {**env, **WEB})

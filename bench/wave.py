@@ -22,7 +22,6 @@ from bench.common import (
     PYTHON,
     ROOT,
     FakeTwilioProcess,
-    Worker,
     check_delivery,
     create_clinic,
     due_times,
@@ -30,7 +29,6 @@ from bench.common import (
     left_to_send,
     log,
     now,
-    peak_rss_mib,
     print_table,
     ratio,
     release_wave,
@@ -38,9 +36,8 @@ from bench.common import (
     seed_messages,
     temp_database,
     vacuum,
-    wait_until,
-    worker_env,
 )
+from tests.fakes.workers import Worker, peak_rss_mib, wait_until, worker_env
 
 # Rate limiting stays switched on, with a limit far above what one worker can send.
 WAVE_SETTINGS = {"SEND_RATE_PER_SECOND": 100_000}
@@ -70,7 +67,7 @@ def project_wave(workdir: Path, count: int, workers: int = 1, **settings) -> dic
         engine = engine_for(url)
         with FakeTwilioProcess(workdir) as fake:
             env = worker_env(url, fake.url, **{**WAVE_SETTINGS, **settings})
-            procs = [Worker(workdir, f"worker{i}", env) for i in range(workers)]
+            procs = [Worker(workdir / f"worker{i}.log", env) for i in range(workers)]
             try:
                 for proc in procs:
                     proc.wait_ready()

@@ -16,17 +16,14 @@ from service import create_app, db
 from service.accounts import apikeys
 from service.models import Clinic
 from tests.fakes.smtp_server import FakeSMTP
-from tests.fakes.twilio_server import FakeTwilio
+from tests.fakes.twilio import FakeTwilio
+from tests.fakes.workers import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL, SECRET_KEY
 
 PG_URL = os.environ.get(
     "AFTERCARE_TEST_PG_URL",
     "postgresql+psycopg://aftercare:aftercare@127.0.0.1:5432/aftercare_test",
 )
 BOTH_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-ACCOUNT_SID = "AC" + "1" * 32
-AUTH_TOKEN = "test-auth-token"
-FROM_NUMBER = "+12025550199"
-PUBLIC_URL = "https://aftercare.example.test"
 
 # Every setting a developer's shell might carry is pinned, so tests never reach a real provider;
 # the app runs as in production (a SECRET_KEY long enough to start with).
@@ -34,7 +31,7 @@ NO_PROVIDERS = {
     "TWILIO_ACCOUNT_SID": None, "TWILIO_AUTH_TOKEN": None, "TWILIO_API_KEY_SID": None,
     "TWILIO_API_KEY_SECRET": None, "TWILIO_FROM_NUMBER": None,
     "TWILIO_MESSAGING_SERVICE_SID": None, "TWILIO_API_BASE_URL": None, "SMTP_HOST": None,
-    "PUBLIC_BASE_URL": PUBLIC_URL, "SECRET_KEY": "test-secret-of-at-least-32-bytes!",
+    "PUBLIC_BASE_URL": PUBLIC_URL, "SECRET_KEY": SECRET_KEY,
     "SEND_RATE_PER_SECOND": 10_000.0, "AFTERCARE_ENV": "production",
 }
 

@@ -21,7 +21,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from tests.fakes.smtp_server import FakeSMTP
-from tests.fakes.twilio_server import Attempt, FakeTwilio
+from tests.fakes.twilio import Attempt, FakeTwilio
 
 ACCOUNT = "AC" + "0" * 32
 TOKEN = "token"

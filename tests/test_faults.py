@@ -27,13 +27,15 @@ from service.models import Message, WorkerHeartbeat
 from service.ops import heartbeat
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, auth
 from tests.fakes.smtp_server import FakeSMTP
-from tests.outbox_load import (
+from tests.fakes.workers import (
+    QUICK,
     Worker,
     claimed_by,
     left,
     message_id,
     seed_due_texts,
     wait_until_drained,
+    worker_env,
 )
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York: outside quiet hours
@@ -45,11 +47,12 @@ NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York: outside qui
 def test_sigkill_at_random_moments_loses_nothing(database_url, fake_twilio, tmp_path):
     count, kills = 2000, 5
     engine = seed_due_texts(database_url, count)
-    settings = {"SEND_RATE_PER_SECOND": 400, "CLAIM_TIMEOUT_SECONDS": 2}
+    env = worker_env(database_url, fake_twilio.url, **QUICK, SEND_RATE_PER_SECOND=400,
+                     CLAIM_TIMEOUT_SECONDS=2)
     rng = random.Random(5)
     in_flight_at_kills = []
     for k in range(kills):
-        worker = Worker(database_url, fake_twilio.url, tmp_path / f"victim{k}.log", **settings)
+        worker = Worker(tmp_path / f"victim{k}.log", env)
         # Kill it at a random moment of its drain: after a random number of its texts arrived.
         fake_twilio.wait_for(len(fake_twilio.messages) + rng.randint(1, 200), timeout=30)
         worker.kill()
@@ -58,7 +61,7 @@ def test_sigkill_at_random_moments_loses_nothing(database_url, fake_twilio, tmp_
         # victim is dead, so both sets are final.
         arrived = {message_id(m.form) for m in fake_twilio.messages}
         in_flight_at_kills.append(len(claimed_by(engine, worker) & arrived))
-    last = Worker(database_url, fake_twilio.url, tmp_path / "last.log", **settings)
+    last = Worker(tmp_path / "last.log", env)
     try:
         wait_until_drained(engine)
     finally:
@@ -86,8 +89,8 @@ def test_killed_database_connections_lose_nothing(database_url, fake_twilio, tmp
     # The worker's own sessions carry a name, so the test kills only those (the aftercare role
     # may terminate its own backends).
     victim_url = f"{database_url}?application_name=aftercare-victim"
-    worker = Worker(victim_url, fake_twilio.url, tmp_path / "worker.log",
-                    SEND_RATE_PER_SECOND=500, CLAIM_TIMEOUT_SECONDS=3)
+    worker = Worker(tmp_path / "worker.log", worker_env(
+        victim_url, fake_twilio.url, **QUICK, SEND_RATE_PER_SECOND=500, CLAIM_TIMEOUT_SECONDS=3))
     killed, stop = [], threading.Event()
 
     def killer():

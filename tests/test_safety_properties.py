@@ -19,7 +19,7 @@ from service.accounts import apikeys
 from service.messaging.dispatch import Dispatcher
 from service.models import Client, Clinic, Escalation
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, NO_PROVIDERS, PUBLIC_URL
-from tests.fakes.twilio_server import FakeTwilio
+from tests.fakes.twilio import FakeTwilio
 
 PHONES = ["+12025550123", "+12025550124", "+12025550125"]
 START_AT = datetime(2026, 3, 7, 20, 0, tzinfo=UTC)  # a DST change comes up in New York

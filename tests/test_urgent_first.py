@@ -12,7 +12,6 @@
 
 import asyncio
 import threading
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -27,8 +26,8 @@ from service.messaging import outbox
 from service.messaging.dispatch import Dispatcher, SendQueue, SendRateLimiter
 from service.models import Client, Message
 from tests.conftest import AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, PUBLIC_URL, make_clinic
-from tests.outbox_load import Worker, seed_due_texts
-from tests.test_migrations import explain
+from tests.fakes.workers import Worker, seed_due_texts, wait_until, worker_env
+from tests.helpers import query_plan
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # Wednesday 10:00 in New York
 PHONE = "+12025550123"
@@ -57,7 +56,7 @@ def seed_wave(engine, clinic_id: int, count: int, due: datetime, area: str) -> N
             dedupe_key=f"wave:{phone}", created_at=due) for phone in phones])
 
 
-def wait_until(fake, found) -> list:
+def wait_for_texts(fake, found) -> list:
     """Until `found(messages)` holds for what the fake received (each wait bounded)."""
     while not found(received := fake.messages):
         fake.wait_for(len(received) + 1, timeout=30)
@@ -147,7 +146,7 @@ def test_a_claim_gives_each_clinic_with_texts_due_its_share(app, session):
 def test_the_fair_claim_reads_one_index_range_per_clinic(database_url, query):
     """Which clinics have texts due, and each one's share: ix_message_due_clinic, however many
     rows are pending later (a scan would read the whole outbox at every claim)."""
-    plan = explain(database_url, query)
+    plan = query_plan(database_url, query)
     assert any("ix_message_due_clinic" in line for line in plan), plan
 
 
@@ -182,7 +181,7 @@ def test_a_red_flag_reply_overtakes_a_rate_limited_wave(app, client, clinic, ses
                                        headers={"X-Twilio-Signature": signature})
                 assert response.status_code == 200
                 sent_before = len(twilio.messages)
-                wait_until(twilio, lambda received: {PHONE, ON_CALL_PHONE} <= {
+                wait_for_texts(twilio, lambda received: {PHONE, ON_CALL_PHONE} <= {
                     m.to for m in received})
     finally:
         forget()
@@ -208,7 +207,7 @@ def test_a_second_clinic_s_texts_go_out_between_a_first_clinic_s_wave(app, sessi
         seed_wave(engine, a.id, 200, NOW - timedelta(minutes=5), area="500")
         seed_wave(engine, b.id, 10, NOW, area="600")
         with Draining(Dispatcher(config, engine, "fair-worker")):
-            wait_until(twilio, lambda received: sum(
+            wait_for_texts(twilio, lambda received: sum(
                 m.to.startswith("+1600") for m in received) == 10)
     arrivals = [m.to[:5] for m in twilio.messages]
     b_at = [n for n, prefix in enumerate(arrivals) if prefix == "+1600"]
@@ -249,15 +248,13 @@ def test_postgres_notify_wakes_an_idle_worker(database_url, fake_twilio, tmp_pat
     """A worker process that looks for due rows once an hour (tick and poll): an urgent row
     inserted by another process once it is idle goes out, so NOTIFY woke it."""
     engine = seed_due_texts(database_url, 1)  # drained by the first tick, at start
-    worker = Worker(database_url, fake_twilio.url, tmp_path / "worker.log",
-                    WORKER_TICK_SECONDS=3600, URGENT_POLL_SECONDS=3600)
+    worker = Worker(tmp_path / "worker.log", worker_env(
+        database_url, fake_twilio.url, WORKER_TICK_SECONDS=3600, URGENT_POLL_SECONDS=3600))
     try:
         fake_twilio.wait_for(1, timeout=30)
-        deadline = time.monotonic() + 30
-        while not all(line in worker.log_path.read_text()
-                      for line in ("listening for urgent messages", "drain finished")):
-            assert time.monotonic() < deadline, worker.log_path.read_text()
-            time.sleep(0.05)  # another process's log: nothing to wait on but the file
+        wait_until(lambda: all(line in worker.log_path.read_text()
+                               for line in ("listening for urgent messages", "drain finished")),
+                   30, what="the worker idle")
         now = datetime.now(UTC)
         with engine.begin() as conn:
             client = conn.execute(sa.select(Client.__table__)).one()

@@ -6,13 +6,15 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from tests.outbox_load import (
+from tests.fakes.workers import (
+    QUICK,
     Worker,
     claimed_by,
     message_id,
     seed_due_texts,
     wait_until,
     wait_until_drained,
+    worker_env,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -34,8 +36,8 @@ def due_messages(database_url):
 
 def test_two_workers_share_the_outbox_without_duplicates(due_messages, database_url,
                                                          fake_twilio, tmp_path):
-    workers = [Worker(database_url, fake_twilio.url, tmp_path / f"w{i}.log",
-                      SEND_RATE_PER_SECOND=100000) for i in (1, 2)]
+    env = worker_env(database_url, fake_twilio.url, **QUICK, SEND_RATE_PER_SECOND=100000)
+    workers = [Worker(tmp_path / f"w{i}.log", env) for i in (1, 2)]
     try:
         wait_until_drained(due_messages)
     finally:
@@ -53,8 +55,9 @@ def test_two_workers_share_the_outbox_without_duplicates(due_messages, database_
 
 def test_a_worker_killed_mid_batch_loses_nothing(due_messages, database_url, fake_twilio,
                                                  tmp_path):
-    slow = {"SEND_RATE_PER_SECOND": 500, "CLAIM_TIMEOUT_SECONDS": 2}
-    worker = Worker(database_url, fake_twilio.url, tmp_path / "victim.log", **slow)
+    env = worker_env(database_url, fake_twilio.url, **QUICK, SEND_RATE_PER_SECOND=500,
+                     CLAIM_TIMEOUT_SECONDS=2)
+    worker = Worker(tmp_path / "victim.log", env)
     fake_twilio.wait_for(COUNT // 4, timeout=60)
     wait_until(lambda: claimed_by(due_messages, worker), what="rows claimed by the victim")
     worker.kill()
@@ -64,7 +67,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(due_messages, database_url, fak
     assert stranded, "the kill must leave claimed rows, or the reaper is not exercised"
     in_flight = stranded & {message_id(m.form) for m in fake_twilio.messages}
 
-    replacement = Worker(database_url, fake_twilio.url, tmp_path / "replacement.log", **slow)
+    replacement = Worker(tmp_path / "replacement.log", env)
     try:
         wait_until_drained(due_messages)
     finally:
