@@ -1,4 +1,5 @@
-"""The `aftercare` command: Flask's CLI (run, shell, routes, db) plus the service's own commands."""
+"""The `aftercare` command: Flask's CLI (run, shell, routes, db) plus the service's own commands;
+`aftercare worker` is the jobs package's (jobs/commands.py, a Flask CLI plugin)."""
 
 import copy
 import functools
@@ -32,21 +33,12 @@ DEMO_CLINIC = "Demo Back Walking Studio"
 UMASK = 0o027
 
 
-def _check_can_serve(config: Config) -> None:
+def check_can_serve(config: Config) -> None:
+    """Refuse to serve (web or worker) on settings anyone could exploit, as a CLI error."""
     try:
         config.check_can_serve()
     except UnsafeSettings as exc:
         raise click.ClickException(str(exc)) from None
-
-
-@click.command("worker")
-@with_appcontext
-def worker_command() -> None:
-    """Run the worker: dispatch due messages and reap stale claims, until stopped."""
-    from jobs.worker import run
-
-    _check_can_serve(current_app.extensions["aftercare.config"])
-    run(current_app)
 
 
 def _refusing_unsafe_settings(command: click.Command) -> click.Command:
@@ -55,7 +47,7 @@ def _refusing_unsafe_settings(command: click.Command) -> click.Command:
 
     @functools.wraps(serve)
     def checked(*args, **kwargs):
-        _check_can_serve(Config())
+        check_can_serve(Config())
         return serve(*args, **kwargs)
 
     refusing = copy.copy(command)
@@ -302,7 +294,7 @@ def doctor_command() -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (worker_command, create_api_key_command, demo_command, create_clinic_command,
+    for command in (create_api_key_command, demo_command, create_clinic_command,
                     create_user_command, import_clients_command, export_client_command,
                     erase_client_command, purge_command, send_test_sms_command, doctor_command):
         app.cli.add_command(command)
