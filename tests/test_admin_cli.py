@@ -298,7 +298,7 @@ def test_doctor_names_each_problem_and_prints_no_secret(settings):
 
 
 class _Healthz(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802  (http.server's name)
+    def do_GET(self):  # http.server's name for it
         self.send_response(200 if self.path == "/healthz" else 404)
         self.send_header("Content-Length", "0")
         self.end_headers()
