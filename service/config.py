@@ -106,6 +106,8 @@ class Config:
         self.RETENTION_DAYS = _int("RETENTION_DAYS", 0)  # 0: keep everything
         # Request bodies above this many bytes are refused with 413 (Flask reads this key too).
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
+        # Requests per minute one API key may make (429 past it), counted in the database.
+        self.API_RATE_PER_MINUTE = _int("API_RATE_PER_MINUTE", 600)
 
         for key, value in (overrides or {}).items():
             if not hasattr(self, key) and key.isupper() and not key.startswith(("TESTING", "WTF")):

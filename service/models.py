@@ -140,6 +140,9 @@ class ApiKey(SQLModel, table=True):
     key_hash: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = _when()
+    # The request rate limit (apikeys.clinic_for): the minute being counted and its requests.
+    window_start: datetime | None = _when()
+    window_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Client(SQLModel, table=True):

@@ -1,16 +1,18 @@
 """Abuse limits (issue 14, item 6): numbers whose texts earn someone money or reach no one are
-refused wherever a client's phone is accepted."""
+refused wherever a client's phone is accepted; an API key past its requests a minute gets 429."""
 
 import io
-from datetime import UTC, datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
 from sqlmodel import func, select
 
+from service import create_app
 from service.care import client_import
-from service.models import Client
-from tests.conftest import auth
+from service.models import ApiKey, Client
+from tests.conftest import BOTH_BACKENDS, auth, make_clinic
 from tests.web_helpers import csrf_token, log_in, make_staff
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York
@@ -31,8 +33,8 @@ ACCEPTED = [("+44 7911 123456", "+447911123456"),  # a UK mobile
 
 @pytest.fixture(autouse=True)
 def clock():
-    with freeze_time(NOW, tick=True):
-        yield
+    with freeze_time(NOW) as frozen:
+        yield frozen
 
 
 def enrol_body(phone: str) -> dict:
@@ -86,3 +88,75 @@ def test_a_mobile_or_ordinary_number_is_still_accepted(client, clinic, logged_in
     assert response.status_code == 201
     assert response.get_json()["client"]["phone"] == stored
     assert enrol_form(logged_in, phone).status_code == 302
+
+
+# --- the request rate of an API key ---------------------------------------------------------------
+
+RATE = 3
+
+
+@pytest.fixture
+def settings(settings):
+    settings["API_RATE_PER_MINUTE"] = RATE
+    return settings
+
+
+def read(web, key):
+    """A cheap authenticated request: a client that does not exist (404 once admitted)."""
+    return web.get("/api/v1/clients/999", headers=auth(key))
+
+
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
+def test_a_key_past_its_rate_gets_429_until_the_next_minute(client, clinic, session, clock):
+    _, key = clinic
+    clock.move_to(NOW + timedelta(seconds=15))
+    assert [read(client, key).status_code for _ in range(RATE)] == [404] * RATE
+    clock.move_to(NOW + timedelta(seconds=20))
+    refused = read(client, key)
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "40"  # the next minute starts at 14:01:00
+    assert refused.get_json() == {
+        "error": "rate_limited",
+        "message": f"more than {RATE} requests a minute with this key: retry in 40 s"}
+    # Refused requests do nothing: an enrolment is not written.
+    visit = client.post("/api/v1/visits", json=enrol_body("+12025550142"), headers=auth(key))
+    assert visit.status_code == 429
+    assert session.exec(select(func.count()).select_from(Client)).one() == 0
+    clock.move_to(NOW + timedelta(minutes=1))
+    assert read(client, key).status_code == 404
+
+
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
+def test_another_clinics_key_is_not_affected(client, clinic, session):
+    _, other_key = make_clinic(session, name="Other Clinic")
+    for _ in range(RATE + 2):
+        read(client, clinic[1])
+    assert read(client, clinic[1]).status_code == 429
+    assert [read(client, other_key).status_code for _ in range(RATE)] == [404] * RATE
+
+
+def test_an_unknown_or_wrong_key_is_401_and_uses_up_nothing(client, clinic, session):
+    _, key = clinic
+    wrong = key[:12] + "x" * (len(key) - 12)  # the right prefix (staff see it), the wrong key
+    assert [read(client, wrong).status_code for _ in range(RATE + 1)] == [401] * (RATE + 1)
+    assert [read(client, key).status_code for _ in range(RATE)] == [404] * RATE
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_the_count_holds_across_web_processes_and_concurrent_requests(app, settings, clinic,
+                                                                       session):
+    """Two apps (as two gunicorn workers: each its own engine and pool) and 4 threads each, all
+    with one key: exactly RATE requests are admitted, whatever the interleaving."""
+    rate = 20
+    apps = [app, create_app({**settings, "TESTING": True})]
+    for each in apps:
+        each.config["API_RATE_PER_MINUTE"] = rate
+    clients = [each.test_client() for each in apps]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda n: read(clients[n % 2], clinic[1]).status_code,
+                                  range(3 * rate)))
+    finally:
+        apps[1].extensions["aftercare.engine"].dispose()
+    assert sorted(codes) == [404] * rate + [429] * (2 * rate)
+    assert session.exec(select(ApiKey.window_count)).one() == 3 * rate

@@ -29,7 +29,10 @@ REQUESTS = (VisitIn, AcknowledgeIn)
 RESPONSES = (VisitOut, ClientWithVisitsOut, CheckInsOut, EscalationOut, EscalationsOut, AuditOut,
              ErrorOut)
 ERRORS = {400: "the body is not a JSON object", 401: "missing or wrong API key",
-          404: "no such row in this clinic", 422: "invalid fields, each named with a reason"}
+          404: "no such row in this clinic", 422: "invalid fields, each named with a reason",
+          429: "rate_limited: more than API_RATE_PER_MINUTE requests this minute with this key"}
+RETRY_AFTER = {"Retry-After": {"description": "seconds until the next minute", "required": True,
+                               "schema": {"type": "integer", "minimum": 1}}}
 
 
 def _ref(model) -> dict:
@@ -43,7 +46,10 @@ def _json(model, description: str) -> dict:
 def _errors(*statuses: int, **described: str) -> dict:
     """Error responses: the usual reasons by status, or {"409": reason} for a route's own."""
     reasons = {str(status): ERRORS[status] for status in statuses} | described
-    return {status: _json(ErrorOut, reason) for status, reason in reasons.items()}
+    responses = {status: _json(ErrorOut, reason) for status, reason in reasons.items()}
+    if "429" in responses:
+        responses["429"]["headers"] = RETRY_AFTER
+    return responses
 
 
 def _id_param(name: str) -> dict:
@@ -53,7 +59,7 @@ def _id_param(name: str) -> dict:
 
 def _read(summary: str, parameter: str, model, description: str) -> dict:
     return {"get": {"summary": summary, "parameters": [_id_param(parameter)],
-                    "responses": {"200": _json(model, description), **_errors(401, 404)}}}
+                    "responses": {"200": _json(model, description), **_errors(401, 404, 429)}}}
 
 
 @cache
@@ -81,7 +87,7 @@ def openapi_document() -> dict:
                 "responses": {"201": _json(VisitOut, "enrolled"),
                               "200": _json(VisitOut, "already enrolled by the same request "
                                                      "(same external_id and fields)"),
-                              **_errors(400, 401, 422, **{"409": (
+                              **_errors(400, 401, 422, 429, **{"409": (
                                   "idempotency_conflict: the external_id was first used with "
                                   "other fields (in `fields`)")})},
             }},
@@ -104,7 +110,7 @@ def openapi_document() -> dict:
                 "requestBody": {"required": False, "content": {"application/json": {
                     "schema": _ref(AcknowledgeIn)}}},
                 "responses": {"200": _json(EscalationOut, "acknowledged"),
-                              **_errors(400, 401, 404, 422, **{"409": "acknowledged already"})},
+                              **_errors(400, 401, 404, 422, 429, **{"409": "acknowledged already"})},
             }},
             "/api/v1/openapi.json": {"get": {
                 "summary": "This document", "security": [],

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlmodel import select
 
 from service import db
-from service.accounts.apikeys import clinic_for
+from service.accounts.apikeys import OverRate, clinic_for
 from service.care.enrolment import IdempotencyConflict, enrol
 from service.care.escalations import acknowledge
 from service.care.maintenance import suggestion_for
@@ -43,7 +43,15 @@ def require_api_key(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
-        clinic = clinic_for(db.session(), raw.strip()) if scheme.lower() == "bearer" else None
+        rate = current_app.config["API_RATE_PER_MINUTE"]
+        try:
+            clinic = (clinic_for(db.session(), raw.strip(), utcnow(), rate)
+                      if scheme.lower() == "bearer" else None)
+        except OverRate as over:
+            response = error(429, "rate_limited", f"more than {rate} requests a minute with this "
+                             f"key: retry in {over.retry_after} s")
+            response.headers["Retry-After"] = str(over.retry_after)
+            return response
         if clinic is None:
             return error(401, "unauthorized", "a valid API key is required: Authorization: Bearer <key>")
         g.clinic = clinic
