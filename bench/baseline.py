@@ -31,7 +31,9 @@ from sqlmodel import Session, create_engine
 from twilio.rest import Client as TwilioClient
 
 from service.config import Config
-from service.messaging.dispatch import Dispatcher, _load
+from service.messaging.dispatch import Dispatcher
+from service.messaging.dispatch.compose import render
+from service.messaging.dispatch.load import claimed_rows
 from service.models import Message, utcnow
 
 THREADS = 16
@@ -55,14 +57,15 @@ def send_reminder(message_id: int) -> None:
     work is scheduled and sent, not in how a row is read or a text written."""
     config: Config = _state["config"]
     with Session(_state["engine"]) as session:
-        [row] = _load(session, [message_id])
+        [row] = claimed_rows(session, [message_id])
         message = row.message
         if message.status != "pending":
             return
         if row.client.sms_opted_out_at:
             _update(session, message_id, status="cancelled")
             return
-        outgoing = _state["renderer"]._render(row)
+        dispatcher = _state["renderer"]
+        outgoing = render(row, dispatcher.config, dispatcher.renderer)
         sent = _twilio().messages.create(to=outgoing.to, from_=config.TWILIO_FROM_NUMBER,
                                          body=outgoing.body,
                                          status_callback=outgoing.status_callback)

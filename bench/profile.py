@@ -48,6 +48,7 @@ def dispatch(count: int = 10_000) -> dict:
     from service.config import Config
     from service.messaging import dispatch as dispatch_module
     from service.messaging import outbox
+    from service.messaging.dispatch import compose, recorder
     from service.models import utcnow
     from service.ops import metrics
 
@@ -73,7 +74,7 @@ def dispatch(count: int = 10_000) -> dict:
             moment = utcnow()
 
             def render():
-                return [(row, d._render(row)) for rows, answers, booked in loaded
+                return [(row, compose.render(row, d.config, d.renderer)) for rows, answers, booked in loaded
                         for row in rows if not d._hold_reason(row, moment, answers, booked)]
 
             steps["decide + render"], rendered = _cpu(render, count)
@@ -96,15 +97,15 @@ def dispatch(count: int = 10_000) -> dict:
             steps["send (TwilioSMS, 32 senders)"], sids = _cpu(send_all, count)
 
             def record():
-                every = dispatch_module.RECORD_EVERY_ROWS
+                every = recorder.RECORD_EVERY_ROWS
                 for start in range(0, len(rendered), every):
                     part = rendered[start:start + every]
-                    outcomes = {row.message.id: dispatch_module._outcome(
+                    outcomes = {row.message.id: recorder.outcome(
                         row.message, "sent", True, provider_id=sid, body=o.body,
                         sent_at=utcnow()) for (row, o), sid in zip(part, sids[start:], strict=False)}
                     with d.engine.begin() as conn:
                         outbox.record(conn, outcomes)
-                        dispatch_module._after_sends(conn, [], [], [r.client.id for r, _ in part],
+                        recorder.after_sends(conn, [], [], [r.client.id for r, _ in part],
                                                      utcnow())
                     metrics.observe_dispatch([r.message for r, _ in part], outcomes)
 

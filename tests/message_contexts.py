@@ -59,7 +59,7 @@ SHORT_ES = {
     "emergency_number": "911",
     "window_started_earlier": False,
 }
-# What dispatch adds for reply kinds and staff alerts (see service/messaging/dispatch.py, Dispatcher._render).
+# What dispatch adds for reply kinds and staff alerts (see service/messaging/dispatch/compose.py, render).
 EXTRA_LONG = {
     "answer": "better",
     "client_url": "https://aftercare.example.com/clients/" + "0" * 36,

@@ -12,6 +12,7 @@ from sqlmodel import select
 from service.config import Config
 from service.messaging import outbox
 from service.messaging.dispatch import Dispatcher
+from service.messaging.dispatch import dispatcher as dispatcher_module
 from service.models import Appointment, CheckIn, Client
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, PUBLIC_URL
 from tests.helpers import EMAIL, NOW, PHONE, at, enrol, messages
@@ -253,7 +254,7 @@ def test_a_failure_in_a_senders_bookkeeping_stops_the_drain_without_losing_rows(
     def broken(*args):
         raise RuntimeError("bookkeeping bug")
 
-    monkeypatch.setattr(dispatcher, "_result_outcome", broken)
+    monkeypatch.setattr(dispatcher_module, "send_outcome", broken)
     with at(NOW + timedelta(minutes=1)), pytest.raises(RuntimeError, match="bookkeeping bug"):
         dispatcher.drain()
     assert {m.status for m in messages(session, kind="window_start")} == {"claimed"}
