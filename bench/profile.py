@@ -46,9 +46,11 @@ def dispatch(count: int = 10_000) -> dict:
     interleaved on one event loop, as in the worker), next to the bare Twilio loop's."""
     from service import db as service_db
     from service.config import Config
+    from service.domain.sendtime import hold_reason
     from service.messaging import dispatch as dispatch_module
     from service.messaging import outbox
     from service.messaging.dispatch import compose, recorder
+    from service.messaging.dispatch.load import send_time_facts
     from service.models import utcnow
     from service.ops import metrics
 
@@ -75,7 +77,8 @@ def dispatch(count: int = 10_000) -> dict:
 
             def render():
                 return [(row, compose.render(row, d.config, d.renderer)) for rows, answers, booked in loaded
-                        for row in rows if not d._hold_reason(row, moment, answers, booked)]
+                        for row in rows
+                        if not hold_reason(send_time_facts(row, moment, answers, booked))]
 
             steps["decide + render"], rendered = _cpu(render, count)
 

@@ -29,9 +29,7 @@ from sqlmodel import Session
 
 from service.config import Config
 from service.db import make_async_engine
-from service.domain import careplan
-from service.domain.messages import MessageKind
-from service.domain.sendtime import SendTimeFacts, skip_reason
+from service.domain.sendtime import held_status, hold_reason
 from service.messaging import outbox
 from service.messaging.channels import (
     Channel,
@@ -43,7 +41,7 @@ from service.messaging.channels import (
 )
 from service.messaging.dispatch.compose import render
 from service.messaging.dispatch.database import in_transaction
-from service.messaging.dispatch.load import Row, claimed_rows, send_time_state
+from service.messaging.dispatch.load import Row, claimed_rows, send_time_facts, send_time_state
 from service.messaging.dispatch.pacing import SendQueue, SendRateLimiter
 from service.messaging.dispatch.recorder import Recorder, email_fallback, outcome, send_outcome
 from service.messaging.rendering import Renderer
@@ -286,9 +284,9 @@ class Dispatcher:
         for n, row in enumerate(rows, start=1):
             if n % PREPARE_CHUNK == 0:
                 await asyncio.sleep(0)  # rendering is CPU: let sends in flight go on meanwhile
-            reason = self._hold_reason(row, now, answers, booked)
+            reason = hold_reason(send_time_facts(row, now, answers, booked))
             if reason:
-                status = "cancelled" if reason in ("opted_out", "no_consent") else "skipped"
+                status = held_status(reason)
                 # A STOP that raced the claim: the message goes by email, as after a failure.
                 raced_stop = reason == "opted_out" and row.message.channel == "sms"
                 recorder.add(row, outcome(row.message, status, error_code=reason),
@@ -346,30 +344,6 @@ class Dispatcher:
                      fallback=email_fallback(row, sent_at) if failed_sms else None,
                      unsubscribed=failed_sms and result.code == TWILIO_UNSUBSCRIBED,
                      texted=sms and isinstance(result, str) and row.client is not None)
-
-    def _hold_reason(self, row: Row, now: datetime, answers: dict, booked: set) -> str | None:
-        message, client = row.message, row.client
-        to_client = message.kind != MessageKind.STAFF_ALERT
-        if message.channel == "email" and client is not None and to_client:
-            if client.email_opted_out_at:
-                return "opted_out"
-        if message.channel == "sms" and client is not None and to_client:
-            # Checked at send time: a STOP can arrive after the claim. The confirmation of that
-            # STOP is the one text an opted-out number still gets.
-            if client.sms_opted_out_at and message.kind != "opt_out_confirmation":
-                return "opted_out"
-            if not client.sms_consent_at and message.kind in careplan.PLAN_KINDS:
-                return "no_consent"  # answering a text the client sent needs no prior consent
-        appointment = row.appointment
-        return skip_reason(SendTimeFacts(
-            kind=message.kind, now=now,
-            visit_at=row.visit and row.visit.occurred_at,
-            last_answer=answers.get(message.visit_id),
-            appointment_at=appointment and appointment.starts_at,
-            appointment_cancelled=bool(appointment and appointment.status == "cancelled"),
-            booked_since_visit=message.client_id in booked,
-        ))
-
 
 
 async def _finished(what: "_Batch | asyncio.Future", failed: asyncio.Future) -> None:

@@ -3,11 +3,13 @@ rules need, in a few statements per batch (never one per message)."""
 
 from collections import namedtuple
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
 from service.domain import careplan
+from service.domain.sendtime import SendTimeFacts
 from service.models import Appointment, CheckIn, Client, Clinic, Escalation, Message, Visit
 
 # What sending needs of a message, its client and its visit: plain tuples read with SQLAlchemy
@@ -87,3 +89,21 @@ def send_time_state(session: Session, rows: list[Row]) -> tuple[dict[int, str], 
         ).all()
         booked = {a.client_id for a in appointments if a.created_at > nudged[a.client_id]}
     return answers, booked
+
+
+def send_time_facts(row: Row, now: datetime, answers: dict[int, str],
+                    booked: set[int]) -> SendTimeFacts:
+    """What domain/sendtime.py decides a row by, from the row and its batch's send_time_state."""
+    message, client, appointment = row.message, row.client, row.appointment
+    return SendTimeFacts(
+        kind=message.kind, now=now, channel=message.channel,
+        visit_at=row.visit and row.visit.occurred_at,
+        last_answer=answers.get(message.visit_id),
+        appointment_at=appointment and appointment.starts_at,
+        appointment_cancelled=bool(appointment and appointment.status == "cancelled"),
+        booked_since_visit=message.client_id in booked,
+        has_client=client is not None,
+        sms_consent=bool(client and client.sms_consent_at),
+        sms_opted_out=bool(client and client.sms_opted_out_at),
+        email_opted_out=bool(client and client.email_opted_out_at),
+    )
