@@ -6,6 +6,9 @@ we sent them, staff notes, the booking system's ids, the details of their audit 
 themselves stay, anonymous (a visit, a pain score, an escalation's rule), so a clinic's counts
 and the metrics stay right. What was still to be sent is cancelled, and the client's page link
 stops working (a neutral page that names no one and accepts nothing).
+
+Both touch only the client's clinic's rows: the same phone may be another clinic's client too,
+whose texts and records are that clinic's, never this one's to read or wipe.
 """
 
 from datetime import datetime
@@ -14,6 +17,7 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, SQLModel, select
 
 from service.care import audit
+from service.care.scope import belongs, theirs
 from service.domain.messages import MessageKind, MessageStatus
 from service.messaging import outbox
 from service.models import (
@@ -45,7 +49,7 @@ def export_client(session: Session, client: Client, now: datetime) -> dict:
     and what they said about the client is in its escalations."""
 
     def rows(model: type[SQLModel], *where) -> list[dict]:
-        query = select(model).where(model.client_id == client.id, *where).order_by(model.id)
+        query = select(model).where(theirs(model, client), *where).order_by(model.id)
         return [row.model_dump(mode="json") for row in session.exec(query)]
 
     return {
@@ -55,32 +59,40 @@ def export_client(session: Session, client: Client, now: datetime) -> dict:
         "visits": rows(Visit),
         "appointments": rows(Appointment),
         "messages": rows(Message, Message.kind != MessageKind.STAFF_ALERT),
-        "inbound_messages": rows(InboundMessage),
+        "inbound_messages": [row.model_dump(mode="json") for row in session.exec(
+            select(InboundMessage).where(_their_texts(client)).order_by(InboundMessage.id))],
         "check_ins": rows(CheckIn),
         "escalations": rows(Escalation),
         "audit_events": rows(AuditEvent),
     }
 
 
+def _their_texts(client: Client):
+    """The texts the client sent this clinic: linked to them, or from their number (one the
+    clinic received before it knew whose it was). Another clinic's texts from the same number
+    are not among them."""
+    sent_by = [InboundMessage.client_id == client.id]
+    if client.phone:
+        sent_by.append(InboundMessage.from_number == client.phone)
+    return belongs(InboundMessage, client.clinic_id) & or_(*sent_by)
+
+
 def erase_client(session: Session, client: Client, now: datetime, actor: str) -> None:
     """Erases in the session; the caller commits. Raises ClientBusy while a message to the client
     is in flight (try again a minute later)."""
-    if session.exec(select(Message.id).where(Message.client_id == client.id,
+    if session.exec(select(Message.id).where(theirs(Message, client),
                                              Message.status == MessageStatus.CLAIMED)).first():
         raise ClientBusy(f"a message to client {client.id} is being sent right now")
     outbox.cancel_erased(session, client.id)
     # Provider errors quote the number, alerts quote the client's reply: all of it goes.
-    session.execute(update(Message).where(Message.client_id == client.id)
+    session.execute(update(Message).where(theirs(Message, client))
                     .values(recipient=ERASED, body=None, params={}, error_message=None))
-    theirs = [InboundMessage.client_id == client.id]
-    if client.phone:
-        theirs.append(InboundMessage.from_number == client.phone)
-    session.execute(update(InboundMessage).where(or_(*theirs))
+    session.execute(update(InboundMessage).where(_their_texts(client))
                     .values(from_number=ERASED, body=""))
-    session.execute(update(Visit).where(Visit.client_id == client.id).values(external_id=None))
-    session.execute(update(Escalation).where(Escalation.client_id == client.id)
+    session.execute(update(Visit).where(theirs(Visit, client)).values(external_id=None))
+    session.execute(update(Escalation).where(theirs(Escalation, client))
                     .values(ack_note=None))
-    session.execute(update(AuditEvent).where(AuditEvent.client_id == client.id).values(detail={}))
+    session.execute(update(AuditEvent).where(theirs(AuditEvent, client)).values(detail={}))
     client.name, client.phone, client.email = ERASED, None, None
     client.link_version += 1  # every link sent to them stops working
     session.add(client)
