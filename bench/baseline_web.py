@@ -16,12 +16,12 @@ from service import create_app as create_service_app
 from service import db
 from service.care.enrolment import channels_for, upsert_client
 from service.care.maintenance import plan_settings_for
+from service.care.schemas import VisitIn, field_errors
 from service.domain import careplan
 from service.extensions import csrf
 from service.models import Message, Visit, utcnow
 from service.web import webhooks
 from service.web.api.routes import error, require_api_key
-from service.web.schemas import VisitIn, field_errors
 
 
 def create_app():

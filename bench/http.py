@@ -50,7 +50,7 @@ class Gunicorn:
     def __init__(self, workdir: Path, app: str, env: dict):
         self.port = _free_port()
         self.log_path = workdir / f"gunicorn-{self.port}.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115
+        self._log = open(self.log_path, "w")
         env = {**env, "WEB_BIND": f"127.0.0.1:{self.port}", "LOG_LEVEL": "WARNING"}
         self.proc = subprocess.Popen(
             [str(Path(os.sys.executable).parent / "gunicorn"), "--config",

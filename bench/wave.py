@@ -113,7 +113,7 @@ class BaselineProcesses:
     def __init__(self, workdir: Path, env: dict, n: int):
         self.workdir, self.procs, self.logs = workdir, [], []
         for i in range(n):
-            self.logs.append(open(workdir / f"baseline{i}.log", "w"))  # noqa: SIM115
+            self.logs.append(open(workdir / f"baseline{i}.log", "w"))
             self.procs.append(subprocess.Popen(
                 [PYTHON, "-c", "from bench.baseline import main; main()"], cwd=ROOT, env=env,
                 stdout=subprocess.PIPE, stderr=self.logs[-1], text=True))

@@ -19,11 +19,11 @@ from service.accounts import apikeys
 from service.accounts.passwords import hash_password, new_password_problem
 from service.care import client_import, privacy, retention
 from service.care.enrolment import enrol
+from service.care.schemas import VisitIn, check_time_zone, e164
 from service.config import Config, UnsafeSettings
 from service.messaging.channels import SendError
 from service.models import Client, Clinic, StaffUser, utcnow
 from service.ops import doctor, logs
-from service.web.schemas import VisitIn, check_time_zone, e164
 
 DEMO_CLINIC = "Demo Back Walking Studio"
 

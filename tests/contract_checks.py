@@ -9,7 +9,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from service.web.schemas import AcknowledgeIn, VisitIn
+from service.care.schemas import VisitIn
+from service.web.schemas import AcknowledgeIn
 
 FIELDS = {name for model in (VisitIn, AcknowledgeIn) for name in model.model_fields}
 

@@ -8,8 +8,8 @@ from freezegun import freeze_time
 from sqlmodel import func, select
 
 from service.care import enrolment
+from service.care.schemas import VisitIn
 from service.models import ApiKey, Client, Escalation, Message, Visit
-from service.web.schemas import VisitIn
 from tests.conftest import BOTH_BACKENDS, auth, make_clinic
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York

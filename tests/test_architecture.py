@@ -18,31 +18,13 @@ LAYERS = {
     "web": ("service.web",),
     # Application services; ops' read-only views (health, readiness, doctor) may read messaging.
     "care": ("service.care", "service.accounts", "service.ops.health", "service.ops.readiness",
-             "service.ops.doctor"),
+             "service.ops.doctor", "service.ops.collector"),
     "messaging": ("service.messaging",),
     "base": ("service.models", "service.db", "service.config", "service.extensions",
              "service.ops.metrics", "service.ops.logs", "service.ops.heartbeat", "service.ops"),
     "domain": ("service.domain",),
 }
 RANK = {prefix: rank for rank, prefixes in enumerate(reversed(LAYERS.values())) for prefix in prefixes}
-
-# Backward imports known when this test was written, each to go with the change that fixes it
-# (delete its line then: a stale entry fails test_no_known_violation_is_stale).
-KNOWN = {
-    # Enrolment and the CSV import validate with the API's request models (VisitIn, ClientIn):
-    # those belong below web, beside the care logic that takes them.
-    ("service.care.enrolment", "service.web.schemas"),
-    ("service.care.client_import", "service.web.schemas"),
-    # links.revoke_and_resend is a care operation (audit, the client's channels) kept in messaging.
-    ("service.messaging.links", "service.care.audit"),
-    ("service.messaging.links", "service.care.enrolment"),
-    # doctor checks the on-call numbers with the API's e164.
-    ("service.ops.doctor", "service.web.schemas"),
-    # The dispatcher counts into ops.metrics, whose /metrics collector reads the outbox's states
-    # and the channels' types back up in messaging.
-    ("service.ops.metrics", "service.messaging.outbox"),
-    ("service.ops.metrics", "service.messaging.channels"),
-}
 
 # Third-party libraries the pure domain may use (none yet): never a framework or the database.
 PURE_LIBRARIES: frozenset[str] = frozenset()
@@ -90,7 +72,7 @@ def rank(module: str) -> int:
 
 def test_every_import_points_down():
     upward = sorted(f"{importer} imports {target}" for importer, target in EDGES
-                    if rank(target) > rank(importer) and (importer, target) not in KNOWN)
+                    if rank(target) > rank(importer))
     assert upward == []
 
 
@@ -107,10 +89,6 @@ def test_the_domain_imports_only_the_standard_library_and_itself(module):
                      if not (name == "service.domain" or name.startswith("service.domain."))
                      and name.split(".")[0] not in sys.stdlib_module_names | PURE_LIBRARIES)
     assert foreign == []
-
-
-def test_no_known_violation_is_stale():
-    assert sorted(KNOWN - EDGES) == []
 
 
 def test_no_test_module_imports_another():

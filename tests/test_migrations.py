@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from service.messaging import outbox
-from service.ops import metrics
+from service.ops import collector
 from tests.conftest import BOTH_BACKENDS
 from tests.helpers import query_plan
 
@@ -36,7 +36,7 @@ def test_the_due_metric_reads_one_index_range_per_priority(database_url):
     """Every scrape counts the due rows: one range of ix_message_due per priority (PostgreSQL:
     `Index Cond: ((priority = 1) AND (next_attempt_at <= ...))`, SQLite: `ix_message_due
     (priority=? AND next_attempt_at<?)`), not a walk past every row pending later."""
-    plan = query_plan(database_url, metrics.due_backlog)
+    plan = query_plan(database_url, collector.due_backlog)
     ranges = [line for line in plan if re.search(
         r"(Index Cond: |ix_message_due )\(+priority ?= ?[\d?]+\)? AND \(?next_attempt_at ?<", line)]
     assert any("ix_message_due" in line for line in plan), plan

@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from service.care.enrolment import upsert_client
+from service.care.schemas import ClientIn, field_errors
 from service.models import Clinic
-from service.web.schemas import ClientIn, field_errors
 
 COLUMNS = tuple(ClientIn.model_fields)  # name, phone, email, language, time_zone, sms_consent
 

@@ -9,12 +9,13 @@ from sqlalchemy import Row, bindparam, insert, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
+from service.care import audit
 from service.care.maintenance import plan_settings_for
+from service.care.schemas import ClientIn, VisitIn
 from service.domain import careplan
-from service.domain.messages import REOPENABLE, CancelReason
+from service.domain.messages import REOPENABLE, CancelReason, MessageKind
 from service.messaging import outbox
 from service.models import Appointment, AuditEvent, Client, Clinic, Message, Visit
-from service.web.schemas import ClientIn, VisitIn
 
 # The hot path's statements, built once: building one costs the app about as much CPU as
 # running it does.
@@ -269,3 +270,24 @@ def replan_channels(session: Session, client: Client, now: datetime) -> None:
     connection = session.connection()
     outbox.cancel(connection, cancel, CancelReason.CHANNEL_CHANGED)
     outbox.add_or_reopen(connection, add)
+
+
+def revoke_and_resend(session: Session, clinic: Clinic, client: Client, now: datetime,
+                      actor: str) -> tuple[str, ...]:
+    """Every link sent so far stops working; a new one goes out through the outbox on the
+    client's channels (rendered at send time with the current version), outside quiet hours.
+    Returns those channels: none when the client cannot be reached. The caller commits."""
+    client.link_version += 1
+    session.add(client)
+    channels = channels_for(client, clinic)
+    due = careplan.defer_for_quiet_hours(now, client.time_zone, clinic.plan_settings())
+    for channel in channels:
+        session.add(Message(
+            clinic_id=clinic.id, client_id=client.id, kind=MessageKind.PAGE_LINK, channel=channel,
+            recipient=client.phone if channel == "sms" else client.email, due_at=due,
+            next_attempt_at=due, priority=0,
+            dedupe_key=f"{MessageKind.PAGE_LINK}:{client.id}:{client.link_version}:{channel}",
+        ))
+    audit.record(session, "link_revoked", clinic_id=clinic.id, client_id=client.id, actor=actor,
+                 link_version=client.link_version, sent_by=list(channels))
+    return channels

@@ -8,22 +8,15 @@ browser that has no cookie for us, and the form's random id makes a repeated pos
 """
 
 import secrets
-from datetime import datetime
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlmodel import Session
 
-from service.care import audit
-from service.care.enrolment import channels_for
 from service.config import Config
-from service.domain.careplan import defer_for_quiet_hours
-from service.domain.messages import MessageKind
-from service.models import Client, Clinic, Message
+from service.models import Client
 
 SALT = "client-page"
 FORM_SALT = "client-page-form"
 MAX_AGE_SECONDS = 90 * 24 * 3600  # covers a course of visits; every new text carries a fresh link
-PAGE_LINK = MessageKind.PAGE_LINK  # the message that brings a client their new link
 
 
 def _serializer(config: Config, salt: str = SALT) -> URLSafeTimedSerializer:
@@ -66,24 +59,3 @@ def form_id_from(config: Config, token: str | None, client: Client,
     if client_id != client.id or version != client.link_version or not isinstance(form_id, str):
         return None
     return form_id
-
-
-def revoke_and_resend(session: Session, clinic: Clinic, client: Client, now: datetime,
-                      actor: str) -> tuple[str, ...]:
-    """Every link sent so far stops working; a new one goes out through the outbox on the
-    client's channels (rendered at send time with the current version), outside quiet hours.
-    Returns those channels: none when the client cannot be reached. The caller commits."""
-    client.link_version += 1
-    session.add(client)
-    channels = channels_for(client, clinic)
-    due = defer_for_quiet_hours(now, client.time_zone, clinic.plan_settings())
-    for channel in channels:
-        session.add(Message(
-            clinic_id=clinic.id, client_id=client.id, kind=PAGE_LINK, channel=channel,
-            recipient=client.phone if channel == "sms" else client.email, due_at=due,
-            next_attempt_at=due, priority=0,
-            dedupe_key=f"{PAGE_LINK}:{client.id}:{client.link_version}:{channel}",
-        ))
-    audit.record(session, "link_revoked", clinic_id=clinic.id, client_id=client.id, actor=actor,
-                 link_version=client.link_version, sent_by=list(channels))
-    return channels

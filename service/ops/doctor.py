@@ -15,12 +15,12 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 
+from service.care.schemas import e164
 from service.config import Config, UnsafeSettings
 from service.messaging.channels import Outgoing, SendError
 from service.messaging.channels.email_smtp import SMTPEmail
 from service.messaging.channels.sms_twilio import TwilioSMS
 from service.ops import readiness
-from service.web.schemas import e164
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 

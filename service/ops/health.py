@@ -1,5 +1,5 @@
 """Operations endpoints: liveness for process managers, readiness for deploys and monitoring,
-Prometheus metrics (see metrics.py)."""
+Prometheus metrics (see metrics.py and collector.py)."""
 
 import hmac
 from datetime import timedelta
@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.models import utcnow
-from service.ops import metrics, readiness
+from service.ops import collector, readiness
 
 bp = Blueprint("health", __name__)
 
@@ -38,6 +38,6 @@ def prometheus_metrics():
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), config.METRICS_TOKEN):
             abort(401)
-    body = metrics.web_exposition(current_app.extensions["aftercare.engine"],
+    body = collector.web_exposition(current_app.extensions["aftercare.engine"],
                                   timedelta(seconds=config.HEARTBEAT_STALE_SECONDS))
     return body, 200, {"Content-Type": CONTENT_TYPE_LATEST}

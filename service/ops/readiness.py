@@ -23,7 +23,7 @@ from service.db import MIGRATIONS
 from service.messaging import outbox
 from service.models import Message
 from service.ops import heartbeat
-from service.ops.metrics import due_backlog
+from service.ops.collector import due_backlog
 
 log = logging.getLogger(__name__)
 OK, SKIPPED = "ok", "not checked"

@@ -14,7 +14,8 @@ from flask import Flask, current_app, g, jsonify, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from service.web.schemas import LANGUAGES, ErrorOut
+from service.care.schemas import LANGUAGES
+from service.web.schemas import ErrorOut
 
 MACHINE_PREFIXES = ("/api/", "/webhooks/")
 

@@ -39,6 +39,7 @@ from service.messaging.channels import (
     TransientError,
     build_channels,
 )
+from service.messaging.channels.timed import timed
 from service.messaging.dispatch.compose import render
 from service.messaging.dispatch.database import in_transaction
 from service.messaging.dispatch.load import Row, claimed_rows, send_time_facts, send_time_state
@@ -46,7 +47,7 @@ from service.messaging.dispatch.pacing import SendQueue, SendRateLimiter
 from service.messaging.dispatch.recorder import Recorder, email_fallback, outcome, send_outcome
 from service.messaging.rendering import Renderer
 from service.models import utcnow
-from service.ops import heartbeat, metrics
+from service.ops import heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ class Dispatcher:
         about a tenth of the worker's CPU."""
         loop = asyncio.get_running_loop()
         db = make_async_engine(self.engine.url)
-        channels = metrics.timed(self.channel_factory(self.config))
+        channels = timed(self.channel_factory(self.config))
         recorder = Recorder(db)
         queue = SendQueue()
         failed = loop.create_future()  # a sender's or the urgent lane's error ends the drain

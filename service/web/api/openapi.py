@@ -11,6 +11,7 @@ from functools import cache
 
 from pydantic.json_schema import models_json_schema
 
+from service.care.schemas import VisitIn
 from service.db import MAX_ID
 from service.web.schemas import (
     AcknowledgeIn,
@@ -20,7 +21,6 @@ from service.web.schemas import (
     ErrorOut,
     EscalationOut,
     EscalationsOut,
-    VisitIn,
     VisitOut,
 )
 

@@ -13,6 +13,7 @@ from service.accounts.apikeys import OverRate, clinic_for
 from service.care.enrolment import IdempotencyConflict, enrol
 from service.care.escalations import acknowledge
 from service.care.maintenance import suggestion_for
+from service.care.schemas import VisitIn, field_errors
 from service.domain.careplan import window_ends_at
 from service.models import Appointment, AuditEvent, CheckIn, Client, Escalation, Message, Visit, utcnow
 from service.web.api import bp
@@ -32,10 +33,8 @@ from service.web.schemas import (
     MessageOut,
     Out,
     SuggestedIntervalOut,
-    VisitIn,
     VisitOut,
     VisitSummaryOut,
-    field_errors,
 )
 
 

@@ -11,13 +11,14 @@ from sqlmodel import or_, select
 from service import db
 from service.care import audit
 from service.care.enrolment import enrol as enrol_visit
+from service.care.enrolment import revoke_and_resend
 from service.care.escalations import acknowledge as acknowledge_escalation
 from service.care.maintenance import suggestion_for
 from service.care.privacy import erase_client, export_client
+from service.care.schemas import LANGUAGES, VisitIn, field_errors
 from service.domain.contraindications import CONTRAINDICATIONS, screen
 from service.domain.escalation import URGENT
 from service.messaging import phones
-from service.messaging.links import revoke_and_resend
 from service.models import (
     Appointment,
     CheckIn,
@@ -29,7 +30,6 @@ from service.models import (
     Visit,
     utcnow,
 )
-from service.web.schemas import LANGUAGES, VisitIn, field_errors
 from service.web.staff import bp, clinic, owned
 from service.web.staff.chart import pain_chart
 

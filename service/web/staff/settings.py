@@ -13,12 +13,12 @@ from sqlmodel import select
 from service import db
 from service.accounts import apikeys, passwords
 from service.care import audit
+from service.care.schemas import check_time_zone, e164
 from service.domain.careplan import PLAN_KINDS
 from service.messaging import phones
 from service.messaging.rendering import Renderer, local_time_label
 from service.messaging.sms_segments import segment_count
 from service.models import ApiKey, StaffUser, utcnow
-from service.web.schemas import check_time_zone, e164
 from service.web.staff import bp, clinic, owned, require_owner
 
 OFFSETS = {"hydration_after": "Hydration tip", "heat_after": "Heat tip",
