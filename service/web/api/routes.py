@@ -13,6 +13,7 @@ from service.accounts.apikeys import OverRate, clinic_for
 from service.care.enrolment import IdempotencyConflict, enrol
 from service.care.escalations import acknowledge
 from service.care.maintenance import suggestion_for
+from service.care.scope import mine, owned, theirs
 from service.care.schemas import VisitIn, field_errors
 from service.domain.careplan import window_ends_at
 from service.models import Appointment, AuditEvent, CheckIn, Client, Escalation, Message, Visit, utcnow
@@ -119,7 +120,7 @@ def get_visit(visit_id: int):
 def get_client(client_id: int):
     client = _owned(Client, client_id)
     visits = db.session().exec(
-        select(Visit).where(Visit.client_id == client.id).order_by(Visit.occurred_at)
+        select(Visit).where(theirs(Visit, client)).order_by(Visit.occurred_at)
     ).all()
     suggestion = suggestion_for(db.session(), client)
     return respond(ClientWithVisitsOut(
@@ -132,7 +133,7 @@ def get_client(client_id: int):
 @require_api_key
 def client_checkins(client_id: int):
     client = _owned(Client, client_id)
-    rows = db.session().exec(select(CheckIn).where(CheckIn.client_id == client.id)
+    rows = db.session().exec(select(CheckIn).where(theirs(CheckIn, client))
                              .order_by(CheckIn.created_at)).all()
     return respond(CheckInsOut(checkins=[
         CheckInOut(id=c.id, visit_id=c.visit_id, answer=c.answer, pain=c.pain, source=c.source,
@@ -143,7 +144,7 @@ def client_checkins(client_id: int):
 @require_api_key
 def client_escalations(client_id: int):
     client = _owned(Client, client_id)
-    rows = db.session().exec(select(Escalation).where(Escalation.client_id == client.id)
+    rows = db.session().exec(select(Escalation).where(theirs(Escalation, client))
                              .order_by(Escalation.opened_at)).all()
     return respond(EscalationsOut(escalations=[escalation_out(e) for e in rows]))
 
@@ -152,7 +153,7 @@ def client_escalations(client_id: int):
 @require_api_key
 def client_audit(client_id: int):
     client = _owned(Client, client_id)
-    rows = db.session().exec(select(AuditEvent).where(AuditEvent.client_id == client.id)
+    rows = db.session().exec(select(AuditEvent).where(theirs(AuditEvent, client))
                              .order_by(AuditEvent.created_at, AuditEvent.id)).all()
     return respond(AuditOut(events=[
         AuditEventOut(at=e.created_at, actor=e.actor, action=e.action, detail=e.detail)
@@ -189,8 +190,8 @@ def escalation_out(row: Escalation) -> EscalationOut:
 def _owned(model, row_id: int):
     """The clinic's row, else 404 (ids past db.MAX_ID never get here: the route's <int:> stops
     them)."""
-    row = db.session().get(model, row_id)
-    if row is None or row.clinic_id != g.clinic.id:
+    row = owned(db.session(), model, g.clinic.id, row_id)
+    if row is None:
         abort(404)
     return row
 
@@ -220,8 +221,9 @@ def _visit_summary(visit: Visit) -> VisitSummaryOut:
 
 def visit_out(visit: Visit) -> VisitOut:
     session = db.session()
-    appointment = session.exec(select(Appointment).where(Appointment.visit_id == visit.id)).first()
-    messages = session.exec(select(Message).where(Message.visit_id == visit.id)).all()
+    appointment = session.exec(mine(Appointment, visit.clinic_id)
+                               .where(Appointment.visit_id == visit.id)).first()
+    messages = session.exec(mine(Message, visit.clinic_id).where(Message.visit_id == visit.id)).all()
     return _visit_out(visit, session.get(Client, visit.client_id), appointment, messages)
 
 

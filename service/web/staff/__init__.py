@@ -5,6 +5,7 @@ from flask import Blueprint, abort
 from flask_login import current_user
 
 from service import db
+from service.care import scope
 from service.extensions import login_manager
 from service.models import Clinic
 
@@ -25,8 +26,8 @@ def clinic() -> Clinic:
 
 def owned(model, row_id: int):
     """The row if it belongs to the user's clinic; 404 otherwise (not 403: no hint it exists)."""
-    row = db.session().get(model, row_id)
-    if row is None or row.clinic_id != current_user.clinic_id:
+    row = scope.owned(db.session(), model, current_user.clinic_id, row_id)
+    if row is None:
         abort(404)
     return row
 

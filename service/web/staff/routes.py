@@ -15,6 +15,7 @@ from service.care.enrolment import revoke_and_resend
 from service.care.escalations import acknowledge as acknowledge_escalation
 from service.care.maintenance import suggestion_for
 from service.care.privacy import erase_client, export_client
+from service.care.scope import belongs, mine, theirs
 from service.care.schemas import LANGUAGES, VisitIn, field_errors
 from service.domain.contraindications import CONTRAINDICATIONS, screen
 from service.domain.escalation import URGENT
@@ -59,25 +60,25 @@ def dashboard():
     session, here = db.session(), clinic()
     escalations = session.exec(
         select(Escalation, Client).join(Client, Escalation.client_id == Client.id)
-        .where(Escalation.clinic_id == here.id, Escalation.status == "open")
+        .where(belongs(Escalation, here.id), Escalation.status == "open")
     ).all()
     escalations.sort(key=lambda row: (row[0].severity != URGENT, row[0].opened_at))
     zone = ZoneInfo(here.time_zone)
     today = datetime.combine(utcnow().astimezone(zone).date(), time(), zone)
     visits = session.exec(
         select(Visit, Client).join(Client, Visit.client_id == Client.id)
-        .where(Visit.clinic_id == here.id, Visit.occurred_at >= today,
+        .where(belongs(Visit, here.id), Visit.occurred_at >= today,
                Visit.occurred_at < today + timedelta(days=1))
         .order_by(Visit.occurred_at.desc())
     ).all()
     replies = session.exec(
         select(InboundMessage, Client).join(Client, InboundMessage.client_id == Client.id)
-        .where(InboundMessage.clinic_id == here.id)
+        .where(belongs(InboundMessage, here.id))
         .order_by(InboundMessage.received_at.desc()).limit(10)
     ).all()
     failed = session.exec(
         select(Message, Client).join(Client, Message.client_id == Client.id)
-        .where(Message.clinic_id == here.id, Message.status.in_(("failed", "undelivered")))
+        .where(belongs(Message, here.id), Message.status.in_(("failed", "undelivered")))
         .order_by(Message.id.desc()).limit(10)
     ).all()
     return render_template("web/staff/dashboard.html", clinic=here, escalations=escalations,
@@ -164,7 +165,7 @@ def search_clients():
     if len(digits) >= 3:
         conditions.append(Client.phone.like(f"%{digits}%"))
     rows = db.session().exec(
-        select(Client).where(Client.clinic_id == current_user.clinic_id, or_(*conditions))
+        mine(Client, current_user.clinic_id).where(or_(*conditions))
         .order_by(Client.name).limit(8)
     ).all()
     return jsonify([{"id": c.id, "name": c.name, "phone": c.phone, "email": c.email,
@@ -176,7 +177,7 @@ def visit(visit_id: int):
     row = owned(Visit, visit_id)
     session = db.session()
     client = session.get(Client, row.client_id)
-    messages = session.exec(select(Message).where(Message.visit_id == row.id)
+    messages = session.exec(mine(Message, row.clinic_id).where(Message.visit_id == row.id)
                             .order_by(Message.due_at, Message.id)).all()
     return render_template("web/staff/visit.html", visit=row, client=client, messages=messages)
 
@@ -185,15 +186,15 @@ def visit(visit_id: int):
 def client_page(client_id: int):
     client = owned(Client, client_id)
     session = db.session()
-    visits = session.exec(select(Visit).where(Visit.client_id == client.id)
+    visits = session.exec(select(Visit).where(theirs(Visit, client))
                           .order_by(Visit.occurred_at.desc())).all()
-    messages = session.exec(select(Message).where(Message.client_id == client.id)
+    messages = session.exec(select(Message).where(theirs(Message, client))
                             .order_by(Message.due_at.desc(), Message.id.desc()).limit(100)).all()
-    checkins = session.exec(select(CheckIn).where(CheckIn.client_id == client.id)
+    checkins = session.exec(select(CheckIn).where(theirs(CheckIn, client))
                             .order_by(CheckIn.created_at)).all()
-    escalations = session.exec(select(Escalation).where(Escalation.client_id == client.id)
+    escalations = session.exec(select(Escalation).where(theirs(Escalation, client))
                                .order_by(Escalation.opened_at.desc())).all()
-    appointments = session.exec(select(Appointment).where(Appointment.client_id == client.id)
+    appointments = session.exec(select(Appointment).where(theirs(Appointment, client))
                                 .order_by(Appointment.starts_at.desc())).all()
     chart = pain_chart([(c.created_at, c.pain) for c in checkins if c.pain is not None])
     return render_template("web/staff/client.html", client=client, visits=visits,

@@ -13,6 +13,7 @@ from sqlmodel import select
 from service import db
 from service.accounts import apikeys, passwords
 from service.care import audit
+from service.care.scope import mine
 from service.care.schemas import check_time_zone, e164
 from service.domain.careplan import PLAN_KINDS
 from service.messaging import phones
@@ -101,10 +102,8 @@ def settings():
 
 def _page(here, errors: dict | None = None, new_key: str | None = None):
     session = db.session()
-    staff = session.exec(select(StaffUser).where(StaffUser.clinic_id == here.id)
-                         .order_by(StaffUser.name)).all()
-    keys = session.exec(select(ApiKey).where(ApiKey.clinic_id == here.id)
-                        .order_by(ApiKey.created_at.desc())).all()
+    staff = session.exec(mine(StaffUser, here.id).order_by(StaffUser.name)).all()
+    keys = session.exec(mine(ApiKey, here.id).order_by(ApiKey.created_at.desc())).all()
     plan = here.plan_settings()
     wording = {kind: _preview(here, _current_wording(here, kind)) for kind in PLAN_KINDS}
     hours = {name: f"{getattr(plan, name).total_seconds() / 3600:g}" for name in OFFSETS}
