@@ -13,8 +13,8 @@ from service.accounts.apikeys import OverRate, clinic_for
 from service.care.enrolment import IdempotencyConflict, enrol
 from service.care.escalations import acknowledge
 from service.care.maintenance import suggestion_for
-from service.care.scope import mine, owned, theirs
 from service.care.schemas import VisitIn, field_errors
+from service.care.scope import mine, owned, theirs
 from service.domain.careplan import window_ends_at
 from service.models import Appointment, AuditEvent, CheckIn, Client, Escalation, Message, Visit, utcnow
 from service.web.api import bp

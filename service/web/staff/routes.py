@@ -15,8 +15,8 @@ from service.care.enrolment import revoke_and_resend
 from service.care.escalations import acknowledge as acknowledge_escalation
 from service.care.maintenance import suggestion_for
 from service.care.privacy import erase_client, export_client
-from service.care.scope import belongs, mine, theirs
 from service.care.schemas import LANGUAGES, VisitIn, field_errors
+from service.care.scope import belongs, mine, theirs
 from service.domain.contraindications import CONTRAINDICATIONS, screen
 from service.domain.escalation import URGENT
 from service.messaging import phones
