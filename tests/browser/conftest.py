@@ -1,7 +1,6 @@
 """Browser tests: the app behind a real WSGI server on 127.0.0.1, driven by Playwright in Debian's
 Chromium at phone size. Each test leaves screenshots under test-artifacts/."""
 
-import shutil
 import threading
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from werkzeug.serving import make_server
 
 from service import create_app
 from service.config import ROOT
-from tests.conftest import NO_PROVIDERS, make_clinic
+from tests.conftest import make_clinic
 from tests.web_helpers import PASSWORD, make_staff
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,12 +35,12 @@ def browser():
 
 
 @pytest.fixture
-def live(tmp_path, sqlite_template):
-    """The whole app on a real HTTP server; yields (base_url, app)."""
-    database = tmp_path / "aftercare.db"
-    shutil.copy(sqlite_template, database)
-    server = None
-    app = create_app({**NO_PROVIDERS, "DATABASE_URL": f"sqlite:///{database}"})
+def live(request, settings):
+    """The whole app on a real HTTP server; yields (base_url, app). A test (or module) that also
+    asks for `providers` gets Twilio and SMTP pointing at the fakes."""
+    if "providers" in request.fixturenames:  # the fakes' addresses must be in the settings first
+        request.getfixturevalue("providers")
+    app = create_app(dict(settings))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
     app.extensions["aftercare.config"].PUBLIC_BASE_URL = base

@@ -11,9 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import func, select
-from werkzeug.serving import make_server
 
-from service import create_app
 from service.domain.messages import MessageKind
 from service.messaging.dispatch import Dispatcher
 from service.messaging.links import client_page_url
@@ -25,19 +23,8 @@ ON_CALL = "+12025550101"
 CLINIC_PHONE = "+12025550100"
 ZONE = "America/New_York"
 
-
-@pytest.fixture
-def live(settings, providers):
-    """As tests/browser/conftest.py's, with Twilio and SMTP settings pointing at the fakes."""
-    app = create_app(dict(settings))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{server.server_port}"
-    app.extensions["aftercare.config"].PUBLIC_BASE_URL = base
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield base, app
-    server.shutdown()
-    app.extensions["aftercare.engine"].dispose()
+# The live server's Twilio and SMTP point at the fakes (tests/browser/conftest.py's `live`).
+pytestmark = pytest.mark.usefixtures("providers")
 
 
 def quiet_hours(now_local: datetime, night: bool) -> dict:
