@@ -22,6 +22,7 @@ from service.care.enrolment import enrol
 from service.care.schemas import VisitIn, check_time_zone, e164
 from service.config import Config, UnsafeSettings
 from service.messaging.channels import SendError
+from service.messaging.channels.sms_twilio import check_messaging_service
 from service.models import Client, Clinic, StaffUser, utcnow
 from service.ops import doctor, logs
 
@@ -128,6 +129,7 @@ class _Checked(click.ParamType):
 
 
 PHONE = _Checked("phone", e164)
+MESSAGING_SERVICE = _Checked("Messaging Service SID", check_messaging_service)
 TIME_ZONE = _Checked("time zone", check_time_zone)
 
 
@@ -155,17 +157,72 @@ def _get(session: Session, model, row_id: int):
 @click.option("--time-zone", type=TIME_ZONE, default="America/New_York", show_default=True)
 @click.option("--on-call-phone", type=PHONE, multiple=True, help="Texted on escalations; repeatable.")
 @click.option("--on-call-email", type=EMAIL, multiple=True, help="Emailed on escalations; repeatable.")
-def create_clinic_command(name, phone, time_zone, on_call_phone, on_call_email) -> None:
-    """Create a clinic; prints its id."""
+@click.option("--sender", type=PHONE, help="The clinic's own Twilio number.")
+@click.option("--messaging-service", type=MESSAGING_SERVICE,
+              help="... or its Messaging Service SID (MG...).")
+@click.option("--daily-send-cap", type=click.IntRange(min=1),
+              help="Routine texts a day at most; the rest wait for the next day.")
+def create_clinic_command(name, phone, time_zone, on_call_phone, on_call_email, sender,
+                          messaging_service, daily_send_cap) -> None:
+    """Create a clinic; prints its id. With more than one clinic, each needs its own sender:
+    replies are routed to the clinic whose number received them."""
+    sender = _one_sender(sender, messaging_service)
     with Session(db.engine()) as session:
+        others = session.exec(select(Clinic).order_by(Clinic.id)).all()
+        without = [other for other in others if other.sms_sender is None]
+        if others and sender is None:
+            lacking = ("; without one so far: " + ", ".join(f"{c.id} ({c.name})" for c in without)
+                       if without else "")
+            raise click.ClickException(
+                "with more than one clinic, each needs its own sender (--sender +1... or "
+                "--messaging-service MG...): replies are routed by the number they were sent to"
+                + lacking)
         clinic = Clinic(name=name, phone=phone, time_zone=time_zone,
-                        on_call_phones=list(on_call_phone), on_call_emails=list(on_call_email))
-        session.add(clinic)
-        session.commit()
+                        daily_send_cap=daily_send_cap, on_call_phones=list(on_call_phone),
+                        on_call_emails=list(on_call_email))
+        _save_sender(session, clinic, sender)
         click.echo(f"created clinic {clinic.id}: {clinic.name}")
         if not (on_call_phone or on_call_email):
             click.echo("warning: no on-call contact, so escalations alert nobody "
                        "(--on-call-phone, --on-call-email)", err=True)
+        for other in without:
+            click.echo(f"warning: clinic {other.id} ({other.name}) has no sender of its own: "
+                       f"aftercare set-sender {other.id} --sender +1...", err=True)
+
+
+@click.command("set-sender")
+@with_appcontext
+@click.argument("clinic_id", type=int)
+@click.option("--sender", type=PHONE, help="The clinic's own Twilio number.")
+@click.option("--messaging-service", type=MESSAGING_SERVICE,
+              help="... or its Messaging Service SID (MG...).")
+def set_sender_command(clinic_id, sender, messaging_service) -> None:
+    """Set the number (or Messaging Service) a clinic's texts go from and its replies come to;
+    point that number's webhook at this service (see the README's Twilio section)."""
+    sender = _one_sender(sender, messaging_service)
+    if sender is None:
+        raise click.UsageError("give --sender or --messaging-service")
+    with Session(db.engine()) as session:
+        clinic = _get(session, Clinic, clinic_id)
+        _save_sender(session, clinic, sender)
+        click.echo(f"clinic {clinic.id} ({clinic.name}) now texts from {sender}")
+
+
+def _one_sender(number: str | None, service: str | None) -> str | None:
+    if number and service:
+        raise click.UsageError("give --sender or --messaging-service, not both")
+    return number or service
+
+
+def _save_sender(session: Session, clinic: Clinic, sender: str | None) -> None:
+    """Commits the clinic with this sender, refusing one another clinic has (whose would its
+    replies be?)."""
+    if sender and session.exec(select(Clinic).where(Clinic.sms_sender == sender,
+                                                    Clinic.id != clinic.id)).first():
+        raise click.ClickException(f"{sender} is another clinic's sender already")
+    clinic.sms_sender = sender
+    session.add(clinic)
+    session.commit()
 
 
 @click.command("create-user")
@@ -295,7 +352,7 @@ def doctor_command() -> None:
 
 def init_app(app: Flask) -> None:
     for command in (create_api_key_command, demo_command, create_clinic_command,
-                    create_user_command, import_clients_command, export_client_command,
+                    set_sender_command, create_user_command, import_clients_command, export_client_command,
                     erase_client_command, purge_command, send_test_sms_command, doctor_command):
         app.cli.add_command(command)
 

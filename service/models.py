@@ -48,9 +48,17 @@ def _json(default_factory=list):
 
 
 class Clinic(SQLModel, table=True):
+    # Replies are routed by the number (or Messaging Service) that received them: one clinic each.
+    __table_args__ = (sa.UniqueConstraint("sms_sender", name="uq_clinic_sms_sender"),)
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
     phone: str = Field(max_length=20)
+    # The clinic's own sender: a number in E.164 or a Messaging Service SID (MG + 32 hex), of the
+    # installation's Twilio account. None: the global TWILIO_FROM_NUMBER or
+    # TWILIO_MESSAGING_SERVICE_SID (one clinic only; `doctor` says so).
+    sms_sender: str | None = Field(default=None, max_length=34)
+    # Routine texts a day (the clinic's day) before the rest wait for the next: None, no cap.
+    daily_send_cap: int | None = None
     time_zone: str = Field(default="America/New_York", max_length=64)
     quiet_start: time = Field(default=time(21, 0))
     quiet_end: time = Field(default=time(8, 0))

@@ -13,13 +13,16 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.care.schemas import e164
 from service.config import Config, UnsafeSettings
 from service.messaging.channels import Outgoing, SendError
 from service.messaging.channels.email_smtp import SMTPEmail
 from service.messaging.channels.sms_twilio import TwilioSMS
+from service.models import Clinic
 from service.ops import readiness
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -80,7 +83,26 @@ COVERED = frozenset({*RULES, *TWILIO_FORMATS, "TWILIO_FROM_NUMBER", "TWILIO_API_
 
 def run(config: Config, engine: Engine, now: datetime) -> list[Finding]:
     return [*_settings(config), *_database(config, engine, now), *_twilio(config),
-            *_smtp(config), *_public_url(config)]
+            *_senders(engine), *_smtp(config), *_public_url(config)]
+
+
+def _senders(engine: Engine) -> Iterator[Finding]:
+    """With several clinics, each texts from its own sender: replies and STOPs are routed by the
+    number they were sent to, so clinics sharing the default one could not be told apart."""
+    try:
+        with engine.connect() as conn:
+            clinics = conn.execute(select(Clinic.id, Clinic.name, Clinic.sms_sender)
+                                   .order_by(Clinic.id)).all()
+    except SQLAlchemyError:  # the database finding says why
+        return
+    lacking = [clinic for clinic in clinics if clinic.sms_sender is None]
+    if len(clinics) > 1 and lacking:
+        for clinic in lacking:
+            yield Finding(FAIL, "clinic sender", f"clinic {clinic.id} ({clinic.name}) shares the "
+                          f"default sender with other clinics: aftercare set-sender {clinic.id} "
+                          "--sender +1... (or --messaging-service MG...)")
+    elif len(clinics) > 1:
+        yield Finding(OK, "clinic senders", f"each of the {len(clinics)} clinics has its own")
 
 
 def _settings(config: Config) -> Iterator[Finding]:

@@ -25,6 +25,7 @@ class Outgoing:
     html: str | None = None
     attachments: tuple[Attachment, ...] = ()
     status_callback: str | None = None
+    sender: str | None = None  # an SMS's clinic's own number or Messaging Service; None: the default
 
 
 class SendError(Exception):

@@ -1,6 +1,7 @@
 """SMS through Twilio's async client (many requests in flight from one process)."""
 
 import asyncio
+import re
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -12,6 +13,23 @@ from service.messaging.channels import Outgoing, PermanentError, TransientError
 
 # Twilio answers these for a request that may succeed later; every other 4xx is about the message.
 TRANSIENT_STATUSES = {401, 408, 429}
+
+
+MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-f]{32}")
+
+
+def check_messaging_service(value: str) -> str:
+    """A Messaging Service SID as a clinic's sender (ValueError saying what is wrong)."""
+    if not MESSAGING_SERVICE_SID.fullmatch(value.strip()):
+        raise ValueError("a Messaging Service SID is MG and 32 lowercase hex digits")
+    return value.strip()
+
+
+def sender_fields(sender: str) -> dict[str, str]:
+    """How Twilio is told who sends: a Messaging Service picks its own number from its pool."""
+    if MESSAGING_SERVICE_SID.fullmatch(sender):
+        return {"messaging_service_sid": sender}
+    return {"from_": sender}
 
 
 def _retry_after(headers) -> float | None:
@@ -54,16 +72,13 @@ class TwilioSMS:
         return client
 
     async def send(self, message: Outgoing) -> str:
+        """From the message's own sender (its clinic's), else the installation's default."""
         self._client = self._client or self._connect()
-        if self.config.TWILIO_MESSAGING_SERVICE_SID:
-            sender = {"messaging_service_sid": self.config.TWILIO_MESSAGING_SERVICE_SID}
-        else:
-            sender = {"from_": self.config.TWILIO_FROM_NUMBER}
         try:
             async with asyncio.timeout(self.config.SEND_TIMEOUT_SECONDS):
                 sent = await self._client.messages.create_async(
                     to=message.to, body=message.body, status_callback=message.status_callback,
-                    **sender,
+                    **sender_fields(message.sender or self.sender),
                 )
         except (TwilioRestException, TwilioServiceException) as exc:
             # Since twilio 9.10 some errors are TwilioServiceException: both carry a code.

@@ -13,13 +13,14 @@ from sqlmodel import select
 from service import db
 from service.accounts import apikeys, passwords
 from service.care import audit
-from service.care.scope import mine
 from service.care.schemas import check_time_zone, e164
+from service.care.scope import mine
 from service.domain.careplan import PLAN_KINDS
 from service.messaging import phones
+from service.messaging.channels.sms_twilio import check_messaging_service
 from service.messaging.rendering import Renderer, local_time_label
 from service.messaging.sms_segments import segment_count
-from service.models import ApiKey, StaffUser, utcnow
+from service.models import ApiKey, Clinic, StaffUser, utcnow
 from service.web.staff import bp, clinic, owned, require_owner
 
 OFFSETS = {"hydration_after": "Hydration tip", "heat_after": "Heat tip",
@@ -149,6 +150,39 @@ def settings_create_key():
     here = clinic()
     key = apikeys.issue(db.session(), here, name)
     return _page(here, new_key=key)  # shown once, on this page only
+
+
+@bp.post("/settings/sender")
+def settings_sender():
+    """The clinic's own sender and daily cap, apart from the other settings: a wrong sender
+    sends the clinic's replies elsewhere."""
+    here, form, errors = clinic(), request.form, {}
+    sender, cap = form.get("sms_sender", "").strip() or None, None
+    try:
+        if sender:
+            sender = (check_messaging_service if sender.startswith("MG") else e164)(sender)
+    except ValueError as exc:
+        errors["sms_sender"] = str(exc)
+    try:
+        cap = _between(int(form["daily_send_cap"]), 1, 1_000_000) \
+            if form.get("daily_send_cap", "").strip() else None
+    except ValueError as exc:
+        errors["daily_send_cap"] = str(exc) if "between" in str(exc) else "a whole number"
+    others = db.session().exec(select(Clinic).where(Clinic.id != here.id)).all()
+    if sender and any(other.sms_sender == sender for other in others):
+        errors["sms_sender"] = "another clinic of this service sends from it already"
+    elif not sender and others and "sms_sender" not in errors:
+        errors["sms_sender"] = ("this service has several clinics: each needs its own number "
+                                "or Messaging Service, or replies could not be told apart")
+    if errors:
+        return _page(here, errors=errors)
+    here.sms_sender, here.daily_send_cap = sender, cap
+    db.session().add(here)
+    audit.record(db.session(), "sender_changed", clinic_id=here.id,
+                 actor=f"staff:{current_user.id}", sender=sender, daily_send_cap=cap)
+    db.session().commit()
+    flash("Texting settings saved.")
+    return redirect(url_for("staff.settings"))
 
 
 @bp.post("/settings/api-keys/<int:key_id>/revoke")
