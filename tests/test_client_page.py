@@ -22,12 +22,13 @@ from service.messaging.links import SALT, client_page_url
 from service.models import AuditEvent, CheckIn, Client, Clinic, Escalation, Message
 from service.ops import logs
 from service.web.client_page import routes
-from tests.conftest import BOTH_BACKENDS, auth, make_clinic
+from tests.conftest import BOTH_BACKENDS, make_clinic
+from tests.helpers import EMAIL, NOW, PHONE, enrol
 from tests.web_helpers import csrf_token, log_in, make_staff
 
-NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York (the clinic), 9:00 in Chicago
 NIGHT = datetime(2026, 6, 11, 3, 30, tzinfo=UTC)  # 23:30 in New York: the clinic's quiet hours
-PHONE = "+12025550123"
+# Ana lives in Chicago (NOW is 9:00 there, 10:00 at the clinic in New York) and has an email.
+IN_CHICAGO = {"email": EMAIL, "time_zone": "America/Chicago"}
 
 
 @pytest.fixture(autouse=True)
@@ -36,18 +37,14 @@ def clock():
         yield frozen
 
 
-def enrol(client, key, **fields) -> int:
-    person = {"name": "Ana Ruiz", "phone": PHONE, "email": "ana@example.com", "sms_consent": True,
-              "time_zone": "America/Chicago"} | fields
-    response = client.post("/api/v1/visits", headers=auth(key), json={
-        "client": person, "occurred_at": NOW.isoformat(), "pain_before": 4})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["client_id"]
+def enrolled(web, key, session, **person) -> Client:
+    """tests.helpers' Ana, in Chicago with an email unless `person` says otherwise: her row."""
+    return session.get(Client, enrol(web, key, person=IN_CHICAGO | person)["client_id"])
 
 
 @pytest.fixture
 def ana(client, clinic, session) -> Client:
-    return session.get(Client, enrol(client, clinic[1]))
+    return enrolled(client, clinic[1], session)
 
 
 def link(app, row: Client) -> str:
@@ -147,8 +144,8 @@ def test_a_bad_form_token_is_a_friendly_400_and_records_nothing(app, fresh, sess
     config = app.extensions["aftercare.config"]
     serializer = URLSafeTimedSerializer(config.SECRET_KEY, salt="client-page-form")
     if token == "other-client":
-        other = session.get(Client, enrol(fresh, clinic[1], name="Bo", phone="+12025550177",
-                                          email="bo@example.com"))
+        other = enrolled(fresh, clinic[1], session, name="Bo", phone="+12025550177",
+                         email="bo@example.com")
         token = serializer.dumps([other.id, other.link_version, "a-form"])
     elif token == "before-revocation":
         token = serializer.dumps([ana.id, ana.link_version - 1, "a-form"])
@@ -223,8 +220,8 @@ def test_a_clinic_in_spain_shows_its_numbers_for_spain_and_112(app, client, sess
     session.add(clinic)
     session.commit()
     key = apikeys.issue(session, clinic, "tests")
-    row = session.get(Client, enrol(client, key, phone="+34612345678", language="es",
-                                    time_zone="Europe/Madrid"))
+    row = enrolled(client, key, session, phone="+34612345678", language="es",
+                   time_zone="Europe/Madrid")
     text = client.get(link(app, row)).get_data(as_text=True)
     assert '<a href="tel:+34911234567">911 23 45 67</a>' in text
     assert '<a href="tel:112">112</a>' in text and "¿Tiene alguno de estos?" in text
@@ -244,7 +241,7 @@ def test_a_concern_at_night_says_when_the_team_will_see_it(fresh, session, page,
 
 
 def test_a_concern_at_night_in_spanish(app, fresh, session, clinic, clock):
-    row = session.get(Client, enrol(fresh, clinic[1], language="es", time_zone="America/New_York"))
+    row = enrolled(fresh, clinic[1], session, language="es", time_zone="America/New_York")
     clock.move_to(NIGHT + timedelta(hours=2))  # 1:30 in New York: the team sees it today at 8:00
     shown = fresh.get(tap(fresh, link(app, row), "worse").location).get_data(as_text=True)
     assert "El equipo lo verá hoy a las 8:00." in shown and "Si empeora antes" in shown
@@ -303,7 +300,7 @@ def test_opting_back_in_from_the_page(fresh, session, page, ana):
 
 
 def test_opt_out_of_a_channel_the_client_does_not_have_is_refused(app, fresh, session, clinic):
-    row = session.get(Client, enrol(fresh, clinic[1], email=None))
+    row = enrolled(fresh, clinic[1], session, email=None)
     page = link(app, row)
     text = fresh.get(f"{page}/optout").get_data(as_text=True)
     assert 'value="sms"' in text and 'value="email"' not in text and 'value="both"' not in text
@@ -347,7 +344,7 @@ def test_channel_choice_is_saved_audited_and_replans(fresh, session, page, ana):
 
 
 def test_channel_choice_is_offered_only_with_two_channels(app, fresh, session, clinic):
-    row = session.get(Client, enrol(fresh, clinic[1], email=None))
+    row = enrolled(fresh, clinic[1], session, email=None)
     page = link(app, row)
     assert "Send my aftercare by:" not in fresh.get(page).get_data(as_text=True)
     form = form_with(fresh.get(page).get_data(as_text=True), "worse")
@@ -434,10 +431,10 @@ def test_staff_revoke_a_link_and_the_client_gets_a_new_one_that_works(
 
 
 def test_a_revoked_link_of_a_client_without_texts_goes_by_email(app, session, clinic, staff):
-    row = session.get(Client, enrol(staff, clinic[1], phone=None, sms_consent=False))
+    row = enrolled(staff, clinic[1], session, phone=None, sms_consent=False)
     revoke(staff, row.id)
     message = session.exec(select(Message).where(Message.kind == "page_link")).one()
-    assert message.channel == "email" and message.recipient == "ana@example.com"
+    assert message.channel == "email" and message.recipient == EMAIL
 
 
 def test_a_revocation_at_night_waits_for_the_morning(app, session, clinic, ana, staff, clock):
