@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from service.care.escalations import escalate
+from service.care.scope import theirs
 from service.domain import escalation as rules
 from service.models import CheckIn, Client, Clinic, Visit
 
@@ -26,7 +27,7 @@ def record_check_in(session: Session, clinic: Clinic, client: Client, *, answer:
     checkin = CheckIn(client_id=client.id, answer=answer, pain=pain, red_flags=list(red_flags),
                       source=source, inbound_message_id=inbound_id, form_id=form_id, created_at=now)
     if answer or pain is not None or red_flags:
-        visit = session.exec(select(Visit).where(Visit.client_id == client.id)
+        visit = session.exec(select(Visit).where(theirs(Visit, client))
                              .order_by(Visit.occurred_at.desc())).first()
         checkin.visit_id = visit and visit.id
         session.add(checkin)

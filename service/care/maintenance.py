@@ -5,6 +5,7 @@ from dataclasses import replace
 
 from sqlmodel import Session, select
 
+from service.care.scope import theirs
 from service.domain.careplan import REBOOK_NUDGE, PlanSettings
 from service.domain.maintenance import CheckInFact, Suggestion, suggest_interval
 from service.models import CheckIn, Client, Clinic, Escalation
@@ -12,9 +13,9 @@ from service.models import CheckIn, Client, Clinic, Escalation
 
 def suggestion_for(session: Session, client: Client) -> Suggestion:
     clinic = session.get(Clinic, client.clinic_id)
-    checkins = session.exec(select(CheckIn).where(CheckIn.client_id == client.id)
+    checkins = session.exec(select(CheckIn).where(theirs(CheckIn, client))
                             .order_by(CheckIn.created_at)).all()
-    escalated = session.exec(select(Escalation.id).where(Escalation.client_id == client.id,
+    escalated = session.exec(select(Escalation.id).where(theirs(Escalation, client),
                                                          Escalation.status == "open")).first()
     return suggest_interval(
         [CheckInFact(at=c.created_at, answer=c.answer, pain=c.pain) for c in checkins],

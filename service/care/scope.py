@@ -28,8 +28,11 @@ def mine(model: type[SQLModel], clinic_id: int):
 
 
 def theirs(model: type[SQLModel], client: Client) -> ColumnElement[bool]:
-    """The condition "this row is the client's", within the client's clinic."""
-    return belongs(model, client.clinic_id) & (model.__table__.c.client_id == client.id)
+    """The condition "this row is the client's", within the client's clinic (a row without a
+    clinic_id of its own, a check-in, is its client's clinic's already)."""
+    columns = model.__table__.c
+    condition = columns.client_id == client.id
+    return condition & (columns.clinic_id == client.clinic_id) if "clinic_id" in columns else condition
 
 
 def owned(session: Session, model: type[SQLModel], clinic_id: int, row_id: int):
