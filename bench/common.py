@@ -1,7 +1,7 @@
 """Shared machinery of the benchmarks: a PostgreSQL database of their own, the fake Twilio server
 in its own process, fast seeding with generate_series, and the result table. Worker processes,
 their settings and wait_until are the tests' (tests/fakes/workers.py): bench imports tests.fakes,
-never the other way.
+never the other way. The baseline's processes are bench/wave.py's BaselineProcesses.
 
 Nothing here is timed by the tests: these are measurements, printed and written as JSON under
 bench/results/.
@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import sqlalchemy as sa
 
 from service import db
-from tests.fakes.workers import cpu_seconds
+from tests.fakes.workers import Worker, cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -132,6 +131,16 @@ def seed_messages(engine: sa.Engine, clinic_id: int, count: int, due: datetime,
             {"clinic": clinic_id, "n": count, "due": due.replace(tzinfo=None),
              "spacing": spacing, "clients": clients, "tag": tag, "kinds": list(kinds),
              "nkinds": len(kinds)})
+
+
+def seed_clinic(engine: sa.Engine, messages: int, clients: int | None = None, start: int = 0,
+                tag: str = "wave") -> int:
+    """A clinic (create_clinic), its `clients` (default: one per message, numbered from `start`)
+    and `messages` texts due far ahead: nothing is sent before the benchmark releases them."""
+    clinic = create_clinic(engine)
+    seed_clients(engine, clinic, clients or messages, start=start)
+    seed_messages(engine, clinic, messages, now() + FAR_FUTURE, tag=tag)
+    return clinic
 
 
 def vacuum(url: str) -> None:
@@ -246,6 +255,26 @@ class ArrivalTail:
         return self.arrivals
 
 
+@contextlib.contextmanager
+def running_worker(log_path: Path, env: dict[str, str]):
+    """One `aftercare worker`, ready; killed on the way out, since what is measured is over
+    before the rest of its wave would be sent."""
+    worker = Worker(log_path, env)
+    try:
+        worker.wait_ready()
+        yield worker
+    finally:
+        worker.kill()
+
+
+def watch(condition, timeout: float, alive) -> None:
+    """Until `condition()`, `timeout` seconds, or the sending process dies (`alive()` false).
+    No error: what did not happen in time is what the benchmark reports."""
+    deadline = time.monotonic() + timeout
+    while not condition() and alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 # --------------------------------------------------------------------------- figures
 
 def percentile(values: list[float], q: float) -> float:
@@ -342,7 +371,3 @@ def write_result(name: str, doc: dict) -> Path:
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     print(f"(written to {path.relative_to(ROOT)})")
     return path
-
-
-def mean(values: list[float]) -> float:
-    return statistics.fmean(values) if values else float("nan")

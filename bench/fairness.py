@@ -22,22 +22,21 @@ from sqlalchemy import text
 
 from bench import baseline
 from bench.common import (
-    FAR_FUTURE,
     ArrivalTail,
     FakeTwilioProcess,
-    create_clinic,
     engine_for,
     log,
     now,
     print_table,
-    seed_clients,
-    seed_messages,
+    running_worker,
+    seed_clinic,
     temp_database,
     vacuum,
+    watch,
 )
 from bench.ratelimit import busiest_second
 from bench.wave import BaselineProcesses
-from tests.fakes.workers import Worker, worker_env
+from tests.fakes.workers import worker_env
 
 TARGET_S = 10.0
 
@@ -61,9 +60,7 @@ def seed(url: str, a_count: int, b_count: int) -> dict[int, str]:
     engine = engine_for(url)
     clinics = {}
     for name, count, start in (("A", a_count, 0), ("B", b_count, a_count)):
-        clinics[name] = create_clinic(engine)
-        seed_clients(engine, clinics[name], count, start=start)
-        seed_messages(engine, clinics[name], count, now() + FAR_FUTURE, tag=name)
+        clinics[name] = seed_clinic(engine, count, start=start, tag=name)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT id, clinic_id FROM message")).all()
     engine.dispose()
@@ -87,11 +84,12 @@ def _release(url: str, clinic_of: dict[int, str], at: float, offset: float) -> N
 
 def _wait_for_b(tail: ArrivalTail, clinic_of: dict[int, str], b_count: int, deadline: float,
                 alive) -> None:
-    while time.time() < deadline and alive():
-        got = {a.message_id for a in tail.read() if clinic_of.get(a.message_id) == "B"}
-        if len(got) >= b_count:
-            return
-        time.sleep(0.1)
+    """Until B's texts have all arrived, `deadline` (epoch seconds), or the sender dies."""
+    def b_done() -> bool:
+        return len({a.message_id for a in tail.read()
+                    if clinic_of.get(a.message_id) == "B"}) >= b_count
+
+    watch(b_done, deadline - time.time(), alive)
 
 
 def measure(tail: ArrivalTail, clinic_of: dict[int, str], a_release: float, b_release: float,
@@ -131,21 +129,17 @@ def project_fairness(workdir: Path, args) -> dict:
         log(f"project: seeding {args.count:,} texts of clinic A and {args.b_count} of B")
         clinic_of = seed(url, args.count, args.b_count)
         with FakeTwilioProcess(workdir) as fake:
-            worker = Worker(workdir / "fairness.log", worker_env(url, fake.url,
-                                                              SEND_RATE_PER_SECOND=args.rate))
-            try:
-                worker.wait_ready()
+            env = worker_env(url, fake.url, SEND_RATE_PER_SECOND=args.rate)
+            with running_worker(workdir / "fairness.log", env) as worker:
                 a_release = time.time() + 0.5
                 _release(url, clinic_of, a_release, args.offset)
                 b_release = a_release + args.offset
                 log(f"project: A released at {args.rate}/s, B {args.offset:.0f} s later")
                 tail = ArrivalTail(fake)
                 _wait_for_b(tail, clinic_of, args.b_count, b_release + args.timeout,
-                            lambda: worker.proc.poll() is None)
+                            worker.alive)
                 time.sleep(args.after)
                 errors = worker.errors()
-            finally:
-                worker.kill()  # the rest of A's wave is not needed
             doc = measure(tail, clinic_of, a_release, b_release, args.b_count, None)
     return {"rate": args.rate, "a_count": args.count, "worker_errors": errors, **doc}
 
@@ -160,16 +154,13 @@ def baseline_fairness(workdir: Path, args) -> dict:
             for m, clinic in sorted(clinic_of.items())])
         vacuum(url)
         with FakeTwilioProcess(workdir) as fake:
-            procs = BaselineProcesses(workdir, worker_env(url, fake.url), 1)
-            try:
+            with BaselineProcesses(workdir, worker_env(url, fake.url), 1) as procs:
                 a_release = max(due.timestamp(), procs.released)
                 b_release = max(due.timestamp() + args.offset, procs.released)
                 tail = ArrivalTail(fake)
                 _wait_for_b(tail, clinic_of, args.b_count, b_release + args.timeout,
-                            lambda: procs.procs[0].poll() is None)
+                            procs.alive)
                 time.sleep(args.after)
-            finally:
-                procs.stop()
             doc = measure(tail, clinic_of, a_release, b_release, args.b_count, args.rate)
     return {"a_count": args.count, "errors": procs.errors, **doc}
 

@@ -37,10 +37,8 @@ from twilio.request_validator import RequestValidator
 
 from bench import baseline
 from bench.common import (
-    FAR_FUTURE,
     ArrivalTail,
     FakeTwilioProcess,
-    create_clinic,
     due_times,
     engine_for,
     log,
@@ -48,14 +46,15 @@ from bench.common import (
     percentile,
     print_table,
     release_wave,
-    seed_clients,
-    seed_messages,
+    running_worker,
+    seed_clinic,
     temp_database,
     vacuum,
+    watch,
 )
 from bench.http import Gunicorn
 from bench.wave import BaselineProcesses
-from tests.fakes.workers import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL, Worker, worker_env
+from tests.fakes.workers import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL, worker_env
 
 RED_FLAG = "my leg is numb and I can't walk"
 ON_CALL = "+12025550111"
@@ -87,12 +86,10 @@ class Seeded:
 def seed(url: str, count: int, replies: int) -> Seeded:
     """One clinic (no quiet hours) with one on-call phone; `count` routine texts, not yet due."""
     engine = engine_for(url)
-    clinic = create_clinic(engine)
+    clinic = seed_clinic(engine, count, clients=max(count, replies))
     with engine.begin() as conn:
         conn.execute(text(f"UPDATE clinic SET on_call_phones = '[\"{ON_CALL}\"]' WHERE id = :c"),
                      {"c": clinic})
-    seed_clients(engine, clinic, max(count, replies))
-    seed_messages(engine, clinic, count, now() + FAR_FUTURE)
     with engine.connect() as conn:
         clients = conn.execute(text("SELECT id, phone FROM client ORDER BY id LIMIT :n"),
                                {"n": replies}).all()
@@ -163,11 +160,6 @@ class Replies:
                 seen.add(a.to)
                 on_call += a.to == ON_CALL
         return phones <= seen and on_call >= len(self.sent)
-
-    def wait(self, timeout: float, alive) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.answered() and time.monotonic() < deadline and alive():
-            time.sleep(0.1)
 
 
 def _warm(web: Gunicorn) -> None:
@@ -243,25 +235,20 @@ def project_urgent(workdir: Path, args, rate: int) -> dict:
         engine = engine_for(url)
         with FakeTwilioProcess(workdir) as fake:
             env = worker_env(url, fake.url, SEND_RATE_PER_SECOND=rate)
-            worker = Worker(workdir / f"urgent{rate}.log", env)
-            web = None
+            web = Gunicorn(workdir, "service:create_app()", {**env, **WEB})
             try:
-                web = Gunicorn(workdir, "service:create_app()", {**env, **WEB})
                 _warm(web)
-                worker.wait_ready()
-                released = release_wave(engine, margin=0.5).timestamp()
-                log(f"project: {args.count:,} released at {rate}/s; replies from "
-                    f"{args.first:.0f} s on")
-                replies = Replies(web.url, "/webhooks/twilio/sms", seeded, ArrivalTail(fake),
-                                  released, args.count)
-                alive = lambda: worker.proc.poll() is None  # noqa: E731
-                replies.post_all(args.first, args.every, alive)
-                replies.wait(args.timeout, alive)
-                errors = worker.errors()
+                with running_worker(workdir / f"urgent{rate}.log", env) as worker:
+                    released = release_wave(engine, margin=0.5).timestamp()
+                    log(f"project: {args.count:,} released at {rate}/s; replies from "
+                        f"{args.first:.0f} s on")
+                    replies = Replies(web.url, "/webhooks/twilio/sms", seeded, ArrivalTail(fake),
+                                      released, args.count)
+                    replies.post_all(args.first, args.every, worker.alive)
+                    watch(replies.answered, args.timeout, worker.alive)
+                    errors = worker.errors()
             finally:
-                worker.kill()  # the rest of the wave is not needed (and would take long)
-                if web:
-                    web.stop()
+                web.stop()
             doc = measure(url, replies)
         engine.dispose()
     return {"rate": rate, "routine_texts": args.count, "worker_errors": errors, **doc}
@@ -279,19 +266,16 @@ def baseline_urgent(workdir: Path, args) -> dict:
         with FakeTwilioProcess(workdir) as fake:
             env = worker_env(url, fake.url, BASELINE_POLL_SECONDS=BASELINE_POLL_SECONDS)
             web = Gunicorn(workdir, "bench.baseline_web:create_app()", {**env, **WEB})
-            procs = None
             try:
                 _warm(web)
-                procs = BaselineProcesses(workdir, env, 1)
-                log(f"baseline: {args.count:,} jobs released; replies from {args.first:.0f} s on")
-                replies = Replies(web.url, "/baseline/webhooks/twilio/sms", seeded,
-                                  ArrivalTail(fake), procs.released, args.count)
-                alive = lambda: procs.procs[0].poll() is None  # noqa: E731
-                replies.post_all(args.first, args.every, alive)
-                replies.wait(args.timeout, alive)
+                with BaselineProcesses(workdir, env, 1) as procs:
+                    log(f"baseline: {args.count:,} jobs released; replies from "
+                        f"{args.first:.0f} s on")
+                    replies = Replies(web.url, "/baseline/webhooks/twilio/sms", seeded,
+                                      ArrivalTail(fake), procs.released, args.count)
+                    replies.post_all(args.first, args.every, procs.alive)
+                    watch(replies.answered, args.timeout, procs.alive)
             finally:
-                if procs:
-                    procs.stop()
                 web.stop()
             doc = measure(url, replies)
     return {"routine_texts": args.count, "errors": procs.errors, **doc}

@@ -18,12 +18,10 @@ from sqlalchemy import text
 
 from bench import baseline, ceiling
 from bench.common import (
-    FAR_FUTURE,
     PYTHON,
     ROOT,
     FakeTwilioProcess,
     check_delivery,
-    create_clinic,
     due_times,
     engine_for,
     left_to_send,
@@ -32,8 +30,7 @@ from bench.common import (
     print_table,
     ratio,
     release_wave,
-    seed_clients,
-    seed_messages,
+    seed_clinic,
     temp_database,
     vacuum,
 )
@@ -52,9 +49,7 @@ def add_arguments(parser) -> None:
 
 def seed_wave(url: str, count: int) -> None:
     engine = engine_for(url)
-    clinic = create_clinic(engine)
-    seed_clients(engine, clinic, count)
-    seed_messages(engine, clinic, count, now() + FAR_FUTURE)
+    seed_clinic(engine, count)
     engine.dispose()
     vacuum(url)
 
@@ -108,7 +103,7 @@ def enqueue_baseline(url: str, jobs: list[tuple[int, datetime]]) -> float:
 
 class BaselineProcesses:
     """n baseline schedulers on one job store, each a process; errors counted from their logs
-    up to the moment they are told to stop."""
+    up to the moment they are told to stop (stop(), or the end of a `with` block)."""
 
     def __init__(self, workdir: Path, env: dict, n: int):
         self.workdir, self.procs, self.logs = workdir, [], []
@@ -119,6 +114,15 @@ class BaselineProcesses:
                 stdout=subprocess.PIPE, stderr=self.logs[-1], text=True))
         self.released = min(float(p.stdout.readline().split()[1]) for p in self.procs)
         self.errors: dict = {}
+
+    def __enter__(self) -> BaselineProcesses:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def alive(self) -> bool:
+        return all(p.poll() is None for p in self.procs)
 
     def peak_rss_mib(self) -> list[float]:
         return [round(peak_rss_mib(p.pid), 1) for p in self.procs]

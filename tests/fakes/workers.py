@@ -86,14 +86,14 @@ class Worker:
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until the scheduler runs (its first dispatch tick has happened)."""
-        wait_until(lambda: "started" in self.log_path.read_text() or self._died(), timeout,
+        wait_until(lambda: "started" in self.log_path.read_text() or not self.alive(), timeout,
                    what="worker start")
-        if self._died():
+        if not self.alive():
             raise RuntimeError(f"worker died: {self.log_path.read_text()[-2000:]}")
         time.sleep(1.2)  # the first tick runs at start; let it find nothing due
 
-    def _died(self) -> bool:
-        return self.proc.poll() is not None
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def peak_rss_mib(self) -> float:
         return peak_rss_mib(self.proc.pid)
