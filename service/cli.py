@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from service import db
 from service.accounts import apikeys
 from service.accounts.passwords import hash_password, new_password_problem
-from service.care import client_import, privacy, retention
+from service.care import client_import, privacy, retention, scope
 from service.care.enrolment import enrol
 from service.care.schemas import VisitIn, check_time_zone, e164
 from service.config import Config, UnsafeSettings
@@ -279,14 +279,31 @@ def import_clients_command(clinic_id, file, skip_bad) -> None:
     click.echo(f"imported {count} client(s)" + (f", skipped {skipped} bad row(s)" if skipped else ""))
 
 
+def _clinic_s_client(session: Session, client_id: int, clinic_id: int | None) -> Client:
+    """The client, and with --clinic only if it is that clinic's: a host acting for one clinic
+    cannot export or erase another clinic's client by a mistyped id."""
+    if clinic_id is None:
+        return _get(session, Client, client_id)
+    client = scope.owned(session, Client, clinic_id, client_id)
+    if client is None:
+        raise click.ClickException(f"clinic {clinic_id} has no client {client_id}")
+    return client
+
+
+CLINIC = click.option("--clinic", "clinic_id", type=int,
+                      help="The clinic that asked: refused if the client is not its own.")
+
+
 @click.command("export-client")
 @with_appcontext
 @click.argument("client_id", type=int)
 @click.option("--output", "-o", type=click.File("w"), default="-", help="A file; stdout by default.")
-def export_client_command(client_id, output) -> None:
-    """Everything stored about one client, as JSON (a subject access request)."""
+@CLINIC
+def export_client_command(client_id, output, clinic_id) -> None:
+    """Everything stored about one client at their clinic, as JSON (a subject access request)."""
     with Session(db.engine()) as session:
-        data = privacy.export_client(session, _get(session, Client, client_id), utcnow())
+        data = privacy.export_client(session, _clinic_s_client(session, client_id, clinic_id),
+                                     utcnow())
     json.dump(data, output, indent=2, ensure_ascii=False)
     output.write("\n")
 
@@ -295,10 +312,12 @@ def export_client_command(client_id, output) -> None:
 @with_appcontext
 @click.argument("client_id", type=int)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def erase_client_command(client_id, yes) -> None:
-    """Erase one client's personal data and cancel what was still to be sent to them."""
+@CLINIC
+def erase_client_command(client_id, yes, clinic_id) -> None:
+    """Erase one client's personal data at their clinic and cancel what was still to be sent
+    to them (the same person at another clinic is that clinic's: untouched)."""
     with Session(db.engine()) as session:
-        client = _get(session, Client, client_id)
+        client = _clinic_s_client(session, client_id, clinic_id)
         if client.name == privacy.ERASED:
             raise click.ClickException(f"client {client_id} was erased already")
         if not yes:

@@ -75,7 +75,8 @@ def rows_of(session, clinic_id: int, client_id: int) -> dict[str, list[tuple]]:
 
 def erase(how: str, web, runner, session, clinic, client_id: int) -> None:
     if how == "cli":
-        result = runner.invoke(args=["erase-client", str(client_id), "--yes"])
+        result = runner.invoke(args=["erase-client", str(client_id), "--yes",
+                                     "--clinic", str(clinic.id)])
         assert result.exit_code == 0, result.output
     else:
         staff = make_staff(session, clinic, f"owner@{clinic.id}.example")
@@ -88,7 +89,7 @@ def erase(how: str, web, runner, session, clinic, client_id: int) -> None:
 
 def export(how: str, web, runner, session, clinic, client_id: int) -> str:
     if how == "cli":
-        result = runner.invoke(args=["export-client", str(client_id)])
+        result = runner.invoke(args=["export-client", str(client_id), "--clinic", str(clinic.id)])
         assert result.exit_code == 0, result.output
         return result.stdout
     staff = make_staff(session, clinic, f"owner@{clinic.id}.example")
@@ -133,6 +134,18 @@ def test_an_export_at_one_clinic_holds_nothing_of_the_other_clinic(
                        in (ana_a.id, None) for row in rows), section
     assert len(exported["check_ins"]) == 1 and len(exported["escalations"]) == 1
 
+
+
+def test_the_cli_acting_for_one_clinic_refuses_another_clinic_s_client(runner, session,
+                                                                        two_clinics):
+    a, b, _, ana_b, _ = two_clinics
+    before = rows_of(session, b.id, ana_b.id)
+    for command in (["erase-client", "--yes"], ["export-client"]):
+        result = runner.invoke(args=[*command, str(ana_b.id), "--clinic", str(a.id)])
+        assert result.exit_code == 1
+        assert f"clinic {a.id} has no client {ana_b.id}" in result.output
+        assert "Ana at Clinic B" not in result.output
+    assert rows_of(session, b.id, ana_b.id) == before
 
 
 # --- every model, every route: clinic A asking for clinic B's rows ------------------------------
