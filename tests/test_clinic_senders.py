@@ -2,15 +2,22 @@
 `doctor`; each clinic's texts leave from it, and a reply, a STOP or a status callback belongs to
 the clinic whose sender it came to, whoever texted that phone last."""
 
+from datetime import timedelta
+from itertools import count
+
 import pytest
 from sqlmodel import select
+from twilio.request_validator import RequestValidator
 
-from service.models import AuditEvent, Clinic
-from tests.conftest import make_clinic
+from service.models import AuditEvent, CheckIn, Client, Clinic, Escalation, InboundMessage
+from service.ops.metrics import INBOUND_UNROUTED
+from tests.conftest import AUTH_TOKEN, PUBLIC_URL, make_clinic
+from tests.helpers import NOW, PHONE, at, drain, enrol, messages, signed_post
 from tests.web_helpers import csrf_token, log_in, make_staff
 
 A_NUMBER, B_NUMBER = "+12025550170", "+12025550180"
 B_SERVICE = "MG" + "b" * 32
+_sids = count(1)
 
 
 def clinics(session) -> dict[str, Clinic]:
@@ -102,3 +109,108 @@ def test_owners_set_the_sender_and_the_cap_in_settings(client, session):
     assert f'value="{A_NUMBER}"' in client.get("/settings").get_data(as_text=True)
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "sender_changed",
                                                  AuditEvent.clinic_id == a.id)).one()
+
+
+# --- sending from, and routing by, each clinic's sender ----------------------------------------
+
+B_POOL_NUMBER = "+12025550181"  # the number B's Messaging Service picked from its pool
+UNKNOWN_NUMBER = "+12025550199"
+
+
+@pytest.fixture
+def two_clinics(client, session, providers, dispatcher):
+    """Ana's phone is a client at A (texting from its own number) and at B (through its own
+    Messaging Service); B enrolled her first, so A texted her last."""
+    (a, a_key), (b, b_key) = (make_clinic(session, name="A", sms_sender=A_NUMBER),
+                              make_clinic(session, name="B", sms_sender=B_SERVICE))
+    ids = {"B": enrol(client, b_key)["client"]["id"]}
+    drain(dispatcher, NOW + timedelta(seconds=10))
+    ids["A"] = enrol(client, a_key, NOW + timedelta(minutes=1))["client"]["id"]
+    drain(dispatcher, NOW + timedelta(minutes=1, seconds=10))
+    ana_a, ana_b = session.get(Client, ids["A"]), session.get(Client, ids["B"])
+    assert ana_a.last_messaged_at > ana_b.last_messaged_at
+    return a, b, ana_a, ana_b
+
+
+def texted(client, body, moment, to, service=None):
+    form = {"MessageSid": f"SM{next(_sids):032d}", "From": PHONE, "To": to, "Body": body}
+    if service:
+        form["MessagingServiceSid"] = service
+    with at(moment):
+        assert signed_post(client, form).status_code == 200
+    return form["MessageSid"]
+
+
+def test_each_clinics_texts_leave_from_its_own_sender(session, providers, two_clinics):
+    a, b, _, _ = two_clinics
+    sent = {m.sid: m for m in providers[0].messages}
+    rows = messages(session, channel="sms", status="sent")
+    assert {row.clinic_id for row in rows} == {a.id, b.id}
+    for row in rows:
+        form = sent[row.provider_id].form
+        if row.clinic_id == a.id:
+            assert (form.get("From"), form.get("MessagingServiceSid")) == (A_NUMBER, None)
+        else:
+            assert (form.get("From"), form.get("MessagingServiceSid")) == (None, B_SERVICE)
+
+
+def test_a_reply_to_bs_sender_lands_only_at_b_though_a_texted_last(client, session, two_clinics,
+                                                                   dispatcher):
+    a, b, ana_a, ana_b = two_clinics
+    sid = texted(client, "Still numb in my left leg, taking oxycodone", NOW + timedelta(hours=1),
+                 B_POOL_NUMBER, B_SERVICE)
+    inbound = session.exec(select(InboundMessage).where(InboundMessage.provider_sid == sid)).one()
+    assert (inbound.clinic_id, inbound.client_id) == (b.id, ana_b.id)
+    assert [c.client_id for c in session.exec(select(CheckIn))] == [ana_b.id]
+    assert [(e.clinic_id, e.severity) for e in session.exec(select(Escalation))] == [(b.id, "urgent")]
+    assert not session.exec(select(AuditEvent).where(AuditEvent.clinic_id == a.id,
+                                                     AuditEvent.actor == "client")).all()
+    assert session.exec(select(AuditEvent).where(
+        AuditEvent.clinic_id == b.id, AuditEvent.action == "inbound_interpreted")).one()
+    drain(dispatcher, NOW + timedelta(hours=1, seconds=5))
+    advice = messages(session, kind="urgent_advice")
+    assert [(m.clinic_id, m.status) for m in advice] == [(b.id, "sent")]
+
+
+def test_stop_to_as_number_stops_only_as_texts(client, session, two_clinics, dispatcher,
+                                               providers):
+    a, b, ana_a, ana_b = two_clinics
+    texted(client, "STOP", NOW + timedelta(minutes=30), A_NUMBER)
+    session.expire_all()
+    assert session.get(Client, ana_a.id).sms_opted_out_at is not None
+    assert session.get(Client, ana_b.id).sms_opted_out_at is None
+    drain(dispatcher, NOW + timedelta(hours=3))  # the hydration tips are due
+    hydration = {m.clinic_id: m.status for m in messages(session, kind="hydration", channel="sms")}
+    assert hydration == {a.id: "cancelled", b.id: "sent"}
+    stops = session.exec(select(AuditEvent).where(AuditEvent.action == "opted_out")).all()
+    assert [(e.clinic_id, e.client_id) for e in stops] == [(a.id, ana_a.id)]
+
+
+def status_callback(client, message_id, **form):
+    form = {"MessageSid": "SM" + "c" * 32, "MessageStatus": "delivered", **form}
+    url = f"{PUBLIC_URL}/webhooks/twilio/status?m={message_id}"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+    return client.post(f"/webhooks/twilio/status?m={message_id}", data=form,
+                       headers={"X-Twilio-Signature": signature})
+
+
+def test_status_callbacks_count_only_from_the_rows_own_sender(client, session, two_clinics):
+    a, b, _, _ = two_clinics
+    row = messages(session, clinic_id=a.id, status="sent")[0]
+    ignored = INBOUND_UNROUTED.labels("status")._value.get()
+    assert status_callback(client, row.id, MessageSid=row.provider_id, From=B_POOL_NUMBER,
+                           MessagingServiceSid=B_SERVICE).status_code == 204
+    assert messages(session, id=row.id)[0].status == "sent"
+    assert INBOUND_UNROUTED.labels("status")._value.get() == ignored + 1
+    assert status_callback(client, row.id, MessageSid=row.provider_id,
+                           From=A_NUMBER).status_code == 204
+    assert messages(session, id=row.id)[0].status == "delivered"
+
+
+def test_a_text_to_no_clinics_sender_is_kept_unrouted_and_counted(client, session, two_clinics):
+    before = INBOUND_UNROUTED.labels("inbound_sms")._value.get()
+    sid = texted(client, "3", NOW + timedelta(hours=1), UNKNOWN_NUMBER)
+    inbound = session.exec(select(InboundMessage).where(InboundMessage.provider_sid == sid)).one()
+    assert (inbound.clinic_id, inbound.client_id) == (None, None)
+    assert session.exec(select(CheckIn)).all() == []
+    assert INBOUND_UNROUTED.labels("inbound_sms")._value.get() == before + 1

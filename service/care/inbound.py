@@ -19,6 +19,7 @@ from service.domain.messages import MessageKind, MessageStatus
 from service.domain.replies import Intent, Reply, interpret
 from service.messaging import outbox
 from service.models import Appointment, Client, Clinic, InboundMessage, Message
+from service.ops.metrics import INBOUND_UNROUTED
 
 CLARIFY_AT_MOST_EVERY = timedelta(hours=24)  # one clarifying reply, not a conversation with a bot
 
@@ -32,6 +33,7 @@ class Conversation:
     reply: Reply
     now: datetime
     appointment: Appointment | None  # the reminded appointment a "yes"/"C"/"R" is about
+    sender_clinics: list[int]  # the clinics whose sender received it: what a STOP stops
 
     def answer(self, kind: str, **params) -> None:
         """In the language the client wrote in when it is clear (see replies.Reply)."""
@@ -49,14 +51,21 @@ class Conversation:
 
 
 def receive(session: Session, sid: str, from_number: str, to_number: str, body: str,
-            now: datetime) -> InboundMessage | None:
-    """Returns None when this MessageSid was handled already (Twilio retries webhooks)."""
+            now: datetime, service_sid: str | None = None,
+            default_senders: frozenset[str] = frozenset()) -> InboundMessage | None:
+    """Returns None when this MessageSid was handled already (Twilio retries webhooks). The
+    text belongs to the clinic whose sender received it (`to_number`, or the Messaging Service
+    `service_sid`), and to its client with that phone; one to no clinic's sender is stored
+    without a clinic and counted."""
     if session.exec(select(InboundMessage).where(InboundMessage.provider_sid == sid)).first():
         return None
-    client = client_for_number(session, from_number)
+    owner, clinic_ids = sender_clinics(session, to_number, service_sid, default_senders)
+    if not clinic_ids:
+        INBOUND_UNROUTED.labels("inbound_sms").inc()
+    client = client_for_number(session, from_number, clinic_ids)
     appointment = client and reminded_appointment(session, client, now)
     reply = interpret(body, reminder_open=appointment is not None)
-    inbound = InboundMessage(provider_sid=sid, clinic_id=client and client.clinic_id,
+    inbound = InboundMessage(provider_sid=sid, clinic_id=client.clinic_id if client else owner,
                              client_id=client and client.id, from_number=from_number,
                              to_number=to_number, body=body, intent=reply.intent,
                              language=reply.language if reply.language_clear else None,
@@ -69,15 +78,31 @@ def receive(session: Session, sid: str, from_number: str, to_number: str, body: 
                  red_flags=list(reply.red_flags))
     if client is not None:
         clinic = session.get(Clinic, client.clinic_id)
-        conversation = Conversation(session, clinic, client, inbound, reply, now, appointment)
+        conversation = Conversation(session, clinic, client, inbound, reply, now, appointment,
+                                    clinic_ids)
         ACTIONS[reply.intent](conversation)
     return inbound
 
 
-def client_for_number(session: Session, phone: str) -> Client | None:
-    """A number shared by clients of several clinics belongs to the clinic that texted it last."""
+def sender_clinics(session: Session, to_number: str, service_sid: str | None,
+                   default_senders: frozenset[str]) -> tuple[int | None, list[int]]:
+    """(the clinic that owns the receiving sender or None, the clinics a text to it may be
+    for): the owner alone; for the installation's default sender (any other, when none is set),
+    the clinics without their own (one, unless `doctor` fails); for any other, none."""
+    received_by = [sender for sender in (to_number, service_sid) if sender]
+    owner = session.exec(select(Clinic.id).where(Clinic.sms_sender.in_(received_by))).first()
+    if owner is not None:
+        return owner, [owner]
+    if default_senders and default_senders.isdisjoint(received_by):
+        return None, []
+    return None, list(session.exec(select(Clinic.id).where(Clinic.sms_sender.is_(None))))
+
+
+def client_for_number(session: Session, phone: str, clinic_ids: list[int]) -> Client | None:
+    """The phone's client at these clinics; at several clinics sharing the default sender, the
+    one that texted it last."""
     return session.exec(
-        select(Client).where(Client.phone == phone)
+        select(Client).where(Client.phone == phone, Client.clinic_id.in_(clinic_ids))
         .order_by(Client.last_messaged_at.desc().nulls_last(), Client.id.desc())
     ).first()
 
@@ -95,20 +120,30 @@ def reminded_appointment(session: Session, client: Client, now: datetime) -> App
 
 
 def _same_number(c: Conversation) -> list[Client]:
-    return c.session.exec(select(Client).where(Client.phone == c.client.phone)).all()
+    """The number's clients at the clinics of the sender that received the text."""
+    return c.session.exec(select(Client).where(Client.phone == c.client.phone,
+                                               Client.clinic_id.in_(c.sender_clinics))).all()
+
+
+def _log_each(c: Conversation, action: str, clients: list[Client]) -> None:
+    """In the audit log of each client's own clinic."""
+    for client in clients:
+        audit.record(c.session, action, clinic_id=client.clinic_id, client_id=client.id,
+                     actor="client", inbound_id=c.inbound.id)
 
 
 def opt_out(c: Conversation) -> None:
-    """The number, not one clinic's client, is opted out: never texted again until START."""
+    """The number is opted out of the sender that received the STOP, as carriers apply it:
+    never texted again from it until START; another clinic's sender still texts it."""
     clients = _same_number(c)
     newly = [client for client in clients if not client.sms_opted_out_at]
     for client in newly:
         client.sms_opted_out_at = c.now
         c.session.add(client)
-    outbox.cancel_texts_to(c.session, c.client.phone)
+    outbox.cancel_texts_to(c.session, c.client.phone, c.sender_clinics)
     for client in newly:  # the aftercare still to come goes by email where they have one
         replan_channels(c.session, client, c.now)
-    c.log("opted_out", clients=[client.id for client in clients])
+    _log_each(c, "opted_out", clients)
     if newly:
         c.answer(MessageKind.OPT_OUT_CONFIRMATION)  # once: a second STOP is not confirmed again
     if c.reply.red_flags:  # they still need the clinic, even if they want no more texts
@@ -125,10 +160,10 @@ def opt_in(c: Conversation) -> None:
         client.sms_opted_out_at = None
         client.sms_opted_in_at = c.now
         c.session.add(client)
-    outbox.reopen_texts_to(c.session, c.client.phone, c.now)
+    outbox.reopen_texts_to(c.session, c.client.phone, c.sender_clinics, c.now)
     for client in clients:  # back to texts: the email copies planned meanwhile are dropped
         replan_channels(c.session, client, c.now)
-    c.log("opted_in", clients=[client.id for client in clients])
+    _log_each(c, "opted_in", clients)
     c.answer(MessageKind.OPT_IN_CONFIRMATION)
 
 

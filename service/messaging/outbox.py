@@ -281,18 +281,20 @@ def cancel_opted_out(db: Session | Connection, client_id: int, channels: list[st
                     Message.channel.in_(channels), Message.kind != MessageKind.STAFF_ALERT)
 
 
-def cancel_texts_to(db: Session | Connection, phone: str) -> None:
-    """The number texted STOP: every text waiting for it, of every clinic, except the one
-    confirming the STOP."""
+def cancel_texts_to(db: Session | Connection, phone: str, clinic_ids: list[int]) -> None:
+    """The number texted STOP to the sender of these clinics: every text of theirs waiting for
+    it, except the one confirming the STOP (another clinic's sender still texts it)."""
     _cancel_pending(db, CancelReason.OPTED_OUT, Message.recipient == phone,
-                    Message.channel == "sms", Message.kind != MessageKind.OPT_OUT_CONFIRMATION)
+                    Message.clinic_id.in_(clinic_ids), Message.channel == "sms",
+                    Message.kind != MessageKind.OPT_OUT_CONFIRMATION)
 
 
-def reopen_texts_to(db: Session | Connection, phone: str, now: datetime) -> None:
-    """The number texted START: texts cancelled by its STOP that are still ahead go again; what
-    fell due meanwhile stays cancelled (it is stale)."""
+def reopen_texts_to(db: Session | Connection, phone: str, clinic_ids: list[int],
+                    now: datetime) -> None:
+    """The number texted START to the sender of these clinics: their texts cancelled by its
+    STOP that are still ahead go again; what fell due meanwhile stays cancelled (it is stale)."""
     db.execute(update(Message).where(
-        Message.recipient == phone, Message.channel == "sms",
+        Message.recipient == phone, Message.clinic_id.in_(clinic_ids), Message.channel == "sms",
         Message.status == MessageStatus.CANCELLED, Message.error_code == CancelReason.OPTED_OUT,
         Message.next_attempt_at > now,
     ).values(status=MessageStatus.PENDING, error_code=None))

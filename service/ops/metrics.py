@@ -28,6 +28,10 @@ WEBHOOK_SIGNATURE_FAILURES = Counter(
 INBOUND_MESSAGES = Counter(
     "aftercare_inbound_messages", "Inbound SMS stored, by what the reply was taken to mean",
     ["intent"], registry=WEB)
+INBOUND_UNROUTED = Counter(
+    "aftercare_inbound_unrouted", "Inbound SMS and status callbacks to a sender no clinic owns "
+    "(stored without a clinic, or ignored): a number's webhook points here by mistake",
+    ["webhook"], registry=WEB)
 
 WORKER = CollectorRegistry()
 DISPATCHED = Counter(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import wraps
 
 from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
@@ -16,9 +17,9 @@ from twilio.twiml.messaging_response import MessagingResponse
 from service import db
 from service.care.inbound import receive
 from service.messaging import outbox
-from service.models import utcnow
+from service.models import Clinic, Message, utcnow
 from service.ops.logs import mask_phones
-from service.ops.metrics import INBOUND_MESSAGES, WEBHOOK_SIGNATURE_FAILURES
+from service.ops.metrics import INBOUND_MESSAGES, INBOUND_UNROUTED, WEBHOOK_SIGNATURE_FAILURES
 from service.web.schemas import ErrorOut
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
@@ -89,13 +90,26 @@ def status_callback():
     sid = request.form.get("MessageSid", "")
     if message_id is None or not sid:
         abort(400, "m (query) and MessageSid are required")
-    checked(request.form, SIDS | {"ErrorCode": ERROR_CODE})
+    fields = checked(request.form, SIDS | {"ErrorCode": ERROR_CODE, "From": RECEIVER})
     if not 0 < message_id <= db.MAX_ID:
         abort(404, "no such message")
     with db.engine().begin() as conn:
+        own = conn.execute(select(Clinic.sms_sender).join(Message, Message.clinic_id == Clinic.id)
+                           .where(Message.id == message_id)).scalar()
+        if own is not None and own not in (fields.get("From"), fields.get("MessagingServiceSid")):
+            # Not the sender this clinic's text went from: another clinic's callback, forged ids.
+            INBOUND_UNROUTED.labels("status").inc()
+            return "", 204
         outbox.record_delivery(conn, message_id, sid, request.form.get("MessageStatus", ""),
                                request.form.get("ErrorCode") or None, utcnow())
     return "", 204
+
+
+def default_senders() -> frozenset[str]:
+    """The installation's own senders: a text to one is for the clinics without their own."""
+    config = current_app.config
+    return frozenset(sender for sender in (config["TWILIO_FROM_NUMBER"],
+                                           config["TWILIO_MESSAGING_SERVICE_SID"]) if sender)
 
 
 @bp.post("/sms")
@@ -113,7 +127,7 @@ def inbound_sms():
     session = db.session()
     try:
         inbound = receive(session, sid, sender, fields.get("To", ""), form.get("Body", ""),
-                          utcnow())
+                          utcnow(), fields.get("MessagingServiceSid"), default_senders())
         session.commit()
     except IntegrityError:  # the same MessageSid, retried concurrently: the other one handled it
         session.rollback()

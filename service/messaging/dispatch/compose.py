@@ -83,8 +83,10 @@ def render(row: Row, config: Config, renderer: Renderer) -> Outgoing:
     if message.channel == "email" and appointment and message.kind == careplan.APPOINTMENT_REMINDER:
         ics = appointment_ics(appointment.id, appointment.starts_at, clinic.name, clinic.phone)
         attachments = (Attachment("appointment.ics", "text/calendar", ics),)
-    callback = None
+    callback = sender = None
     if message.channel == "sms":
         callback = f"{config.PUBLIC_BASE_URL}/webhooks/twilio/status?m={message.id}"
+        sender = clinic.sms_sender  # the clinic's own number: its replies come back to it
     return Outgoing(to=message.recipient, body=rendered.body, subject=rendered.subject,
-                    html=rendered.html, attachments=attachments, status_callback=callback)
+                    html=rendered.html, attachments=attachments, status_callback=callback,
+                    sender=sender)

@@ -303,9 +303,10 @@ class Dispatcher:
                 held["failed"] += 1
                 continue
             channel = channels[row.message.channel]
-            limiter = self._limiters.get(channel.sender)
+            sender = outgoing.sender or channel.sender  # a clinic's own number has its own rate
+            limiter = self._limiters.get(sender)
             if limiter is None:
-                limiter = self._limiters[channel.sender] = SendRateLimiter(self._rate)
+                limiter = self._limiters[sender] = SendRateLimiter(self._rate)
             sends.append((row, outgoing, channel, limiter))
         batch = _Batch(remaining=len(sends), statuses=held)
         if not sends:
