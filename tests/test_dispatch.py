@@ -233,8 +233,8 @@ def test_the_reaper_returns_claims_of_a_dead_worker(app, client, clinic, session
 
 def test_a_clinic_s_own_wording_is_what_goes_out(client, clinic, session, providers, dispatcher):
     row = session.get(type(clinic[0]), clinic[0].id)
-    row.plan_overrides = {"wording": {"en": {"window_start": "{{ clinic_name }}: rest today, "
-                                                             "{{ client_name }}. STOP to end"}}}
+    row.plan_overrides = {"wording": {"en": {"window_start": "{clinic_name}: rest today, "
+                                                             "{first_name}. STOP to end"}}}
     session.add(row)
     session.commit()
     enrol(client, clinic[1], person=WITH_EMAIL, channels=["sms"])

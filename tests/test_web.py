@@ -331,29 +331,31 @@ def test_own_wording_is_previewed_saved_and_sent(app, logged_in, session, clinic
     page = logged_in.get("/settings")
     assert 'data-testid="preview-checkin"' in page.get_data(as_text=True)
     headers = {"X-CSRFToken": csrf_token(page)}
-    preview = logged_in.post("/settings/preview", headers=headers,
-                             json={"text": "{{ clinic_name }}: Hi {{ client_name }}, how is it?"})
-    assert preview.get_json()["body"] == "Back Walk Clinic: Hi Alexandria, how is it?"
+    preview = logged_in.post("/settings/preview", headers=headers, json={
+        "kind": "checkin", "text": "{clinic_name}: Hi {first_name}, how is it?"})
+    assert preview.get_json()["body"] == "Back Walk Clinic: Hi Alexandria-Marguerite, how is it?"
     assert preview.get_json()["segments"] == 1
-    numbers = logged_in.post("/settings/preview", headers=headers,
-                             json={"text": "Call {{ clinic_phone }}, or {{ emergency_number }}"})
+    numbers = logged_in.post("/settings/preview", headers=headers, json={
+        "kind": "checkin", "text": "Call {clinic_phone}, or {emergency_number}"})
     assert numbers.get_json()["body"] == "Call (202) 555-0100, or 911"  # as clients will read it
-    unicode = logged_in.post("/settings/preview", headers=headers, json={"text": "Hi 😀"})
-    assert unicode.get_json()["encoding"] == "UCS-2"
-    for hostile in ("{{ nope }}", "{% if %}", "{{ ''.__class__.__mro__ }}"):
-        refused = logged_in.post("/settings/preview", headers=headers, json={"text": hostile})
-        assert refused.status_code == 422 and "cannot be used" in refused.get_json()["error"]
+    unicode = logged_in.post("/settings/preview", headers=headers,
+                             json={"kind": "checkin", "text": "Hi 😀"})
+    assert unicode.status_code == 422 and unicode.get_json()["encoding"] == "UCS-2"
+    for hostile in ("{nope}", "{% if %}", "{{ ''.__class__.__mro__ }}", "{0.__class__}"):
+        refused = logged_in.post("/settings/preview", headers=headers,
+                                 json={"kind": "checkin", "text": hostile})
+        assert refused.status_code == 422 and refused.get_json()["problems"]
 
     token = csrf_token(page)
     bad = logged_in.post("/settings/wording", data={"csrf_token": token,
-                                                    "wording_checkin": "{{ broken"})
+                                                    "wording_checkin": "{broken"})
     assert bad.status_code == 422
     logged_in.post("/settings/wording", data={
-        "csrf_token": token, "wording_checkin": "{{ clinic_name }}: 1, 2 or 3, {{ client_name }}?"})
+        "csrf_token": token, "wording_checkin": "{clinic_name}: 1, 2 or 3, {first_name}?"})
     session.expire_all()
     saved = session.get(type(clinic[0]), clinic[0].id)
     assert saved.plan_overrides["wording"] == {
-        "en": {"checkin": "{{ clinic_name }}: 1, 2 or 3, {{ client_name }}?"}}
+        "en": {"checkin": "{clinic_name}: 1, 2 or 3, {first_name}?"}}
     from service.messaging.rendering import Renderer
     body = Renderer().render("checkin", "sms", "en", {"clinic_name": "C", "client_name": "Ana"},
                              saved.plan_overrides["wording"]["en"]).body

@@ -19,6 +19,7 @@ concern reaches the team), staff alerts severity, reasons, reply_text, client_ur
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -31,11 +32,12 @@ from zoneinfo import ZoneInfo
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
-from jinja2.sandbox import SandboxedEnvironment
 
 from service.config import TEMPLATES
-from service.messaging.sms_segments import is_gsm7
+from service.domain import wording as own_wording
+from service.messaging.sms_segments import is_gsm7, segment_count
 
+log = logging.getLogger(__name__)
 TEMPLATES_DIR = TEMPLATES
 
 CHANNELS = ("sms", "email")
@@ -69,7 +71,6 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
-        self.sandbox = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
         self._languages: dict[tuple[str, str, str], str] = {}
 
     def _has(self, name: str) -> bool:
@@ -100,7 +101,8 @@ class Renderer:
 
     def render(self, kind: str, channel: str, language: str, context: Mapping,
                wording: Mapping[str, str] | None = None) -> Rendered:
-        """`wording`: a clinic's own SMS text per kind, in this language, instead of ours."""
+        """`wording`: a clinic's own SMS text per kind, in this language, instead of ours (for
+        the kinds a clinic may word: never urgent advice or a staff alert)."""
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel: {channel!r}")
         if kind == "appointment_reminder" and not context.get("appointment"):
@@ -111,8 +113,12 @@ class Renderer:
         if channel == "sms":
             # A name with one character outside GSM-7 would make the whole text UCS-2 (3x the cost).
             ctx = {k: gsm_safe(v) if isinstance(v, str) else v for k, v in context.items()}
-            if wording and wording.get(kind):
-                return Rendered(body=self.render_wording(wording[kind], ctx))
+            own = wording.get(kind) if wording and kind in own_wording.EDITABLE else None
+            if own:
+                try:
+                    return Rendered(body=own_wording.render(own, kind, ctx))
+                except own_wording.WordingError as exc:  # stored around the editor's checks
+                    log.warning("a clinic's %s wording cannot be used, ours is sent: %s", kind, exc)
             return Rendered(body=self._render(f"{base}.txt", ctx))
         ctx = dict(context)
         subject = " ".join(self._render(f"{base}.subject.txt", ctx).split())
@@ -125,15 +131,35 @@ class Renderer:
     def _render(self, name: str, context: dict) -> str:
         return self.env.get_template(name).render(context).strip()
 
-    def render_wording(self, source: str, context: Mapping) -> str:
-        """A clinic's own text: sandboxed, since it is typed into a web form."""
-        return self.sandbox.from_string(source).render(context).strip()
+    def starting_wording(self, kind: str, language: str) -> str:
+        """Our text of a kind as a clinic's wording, the editor's starting point: our template
+        rendered with the placeholders as its values (a repeat visit's text: a wording reads the
+        same for every visit)."""
+        placeholders = {p.key: f"{{{p.name}}}" for p in own_wording.allowed(kind)}
+        context = {"first_visit": False, "window_started_earlier": False, **placeholders}
+        return self.render(kind, "sms", language, context).body
 
-    def source(self, kind: str, channel: str, language: str) -> str:
-        """Our template's text, the starting point of a clinic's own wording."""
-        lang = self._language_for(kind, channel, language)
-        name = f"messages/{lang}/{channel}/{kind}.txt"
-        return self.env.loader.get_source(self.env, name)[0].strip()
+
+def wording_problems(text: str, kind: str, longest: Mapping) -> list[str]:
+    """Everything that keeps a clinic's wording from being saved, each in plain words: its form
+    (domain/wording.py), a character outside GSM-7, more than MAX_SEGMENTS segments with the
+    longest realistic values (`longest`, a message context)."""
+    form = own_wording.problems(text, kind)
+    if len(text) > own_wording.MAX_LENGTH:
+        return form  # that alone: nothing more is read
+    problems = list(form)
+    outside = [ch for ch in dict.fromkeys(text) if not is_gsm7(ch)]
+    if outside:
+        problems.append(", ".join(f"“{ch}”" for ch in outside)
+                        + " cannot be sent in the plain SMS alphabet (GSM-7): one such character "
+                          "makes every segment hold 70 characters instead of 160, up to three "
+                          "times the cost")
+    if not form:
+        encoding, segments = segment_count(own_wording.render(text, kind, longest))
+        if segments > own_wording.MAX_SEGMENTS:
+            problems.append(f"takes {segments} segments ({encoding}) with a long name, link and "
+                            f"times; keep it within {own_wording.MAX_SEGMENTS}")
+    return problems
 
 
 # Short "weekday + time" patterns per language; other languages get a skeleton in their own

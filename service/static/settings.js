@@ -1,7 +1,12 @@
-// Live preview of a clinic's own wording: the rendered text and its SMS segment count.
+// Live preview of a clinic's own wording: the text as a client with long values would get it,
+// its SMS segment count, and every problem that would keep it from being saved.
 (function () {
   const token = document.querySelector("input[name=csrf_token]");
   let timer;
+  const line = (tag, className, text) => {
+    const node = document.createElement(tag); node.className = className; node.textContent = text;
+    return node;
+  };
   document.querySelectorAll("textarea[data-preview]").forEach((area) => {
     area.addEventListener("input", () => {
       clearTimeout(timer);
@@ -9,19 +14,13 @@
         fetch("/settings/preview", {
           method: "POST", credentials: "same-origin",
           headers: {"Content-Type": "application/json", "X-CSRFToken": token.value},
-          body: JSON.stringify({text: area.value}),
+          body: JSON.stringify({kind: area.dataset.kind, text: area.value}),
         }).then((r) => r.json()).then((p) => {
           const box = document.getElementById(area.dataset.preview);
-          box.replaceChildren();
-          if (p.error) {
-            const e = document.createElement("p"); e.className = "error"; e.textContent = p.error;
-            box.appendChild(e);
-            return;
-          }
-          const pre = document.createElement("pre"); pre.className = "preview"; pre.textContent = p.body;
-          const info = document.createElement("p"); info.className = "muted";
-          info.textContent = p.segments + " segment(s), " + p.encoding;
-          box.append(pre, info);
+          box.replaceChildren(...(p.problems || []).map((text) => line("p", "error", text)));
+          if (p.body === undefined) return;
+          box.append(line("pre", "preview", p.body),
+                     line("p", "muted", p.segments + " segment(s), " + p.encoding));
         });
       }, 250);
     });

@@ -2,12 +2,11 @@
 staff accounts and API keys."""
 
 import re
-from datetime import time, timedelta
+from datetime import time
 from zoneinfo import ZoneInfo
 
-from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
-from jinja2 import TemplateError
 from sqlmodel import select
 
 from service import db
@@ -15,12 +14,14 @@ from service.accounts import apikeys, passwords
 from service.care import audit
 from service.care.schemas import check_time_zone, e164
 from service.care.scope import mine
+from service.domain import wording as own_wording
 from service.domain.careplan import PLAN_KINDS
 from service.messaging import phones
 from service.messaging.channels.sms_twilio import check_messaging_service
-from service.messaging.rendering import Renderer, local_time_label
+from service.messaging.links import client_page_url
+from service.messaging.rendering import Renderer, wording_problems
 from service.messaging.sms_segments import segment_count
-from service.models import ApiKey, Clinic, StaffUser, utcnow
+from service.models import ApiKey, Clinic, StaffUser
 from service.web.staff import bp, clinic, owned, require_owner
 
 OFFSETS = {"hydration_after": "Hydration tip", "heat_after": "Heat tip",
@@ -101,16 +102,21 @@ def settings():
     return _page(here, errors=errors)
 
 
-def _page(here, errors: dict | None = None, new_key: str | None = None):
+def _page(here, errors: dict | None = None, new_key: str | None = None,
+          typed: dict | None = None):
+    """`typed`: the wording as the owner typed it, shown again when it was refused."""
     session = db.session()
     staff = session.exec(mine(StaffUser, here.id).order_by(StaffUser.name)).all()
     keys = session.exec(mine(ApiKey, here.id).order_by(ApiKey.created_at.desc())).all()
     plan = here.plan_settings()
-    wording = {kind: _preview(here, _current_wording(here, kind)) for kind in PLAN_KINDS}
+    wording = {kind: _preview(here, kind, (typed or {}).get(kind) or _current_wording(here, kind))
+               for kind in PLAN_KINDS}
     hours = {name: f"{getattr(plan, name).total_seconds() / 3600:g}" for name in OFFSETS}
     return render_template("web/staff/settings.html", clinic=here, errors=errors or {}, staff=staff,
                            keys=keys, kinds=PLAN_KINDS, plan=plan, hours=hours, offsets=OFFSETS,
                            zones=sorted(_common_zones(here.time_zone)), wording=wording,
+                           placeholders={kind: own_wording.allowed(kind) for kind in PLAN_KINDS},
+                           max_length=own_wording.MAX_LENGTH, max_segments=own_wording.MAX_SEGMENTS,
                            new_key=new_key, min_password=passwords.MIN_LENGTH), 422 if errors else 200
 
 
@@ -194,62 +200,72 @@ def settings_revoke_key(key_id: int):
     return redirect(url_for("staff.settings"))
 
 
-# --- the clinic's own wording of each text, with a live preview and its segment count ----------
+# --- the clinic's own wording of each text (domain/wording.py), with a live preview ------------
 
 renderer = Renderer()
+# The longest realistic values of what a clinic's texts show but does not know in advance.
+LONG_FIRST_NAME = "Alexandria-Marguerite"
+LONG_TIME, LONG_DATE_TIME = "Wed 12:30 PM", "Wed Sep 30, 12:30 PM"  # English labels
+
+
+def _longest(here) -> dict:
+    """A message context with the longest values a client of this clinic can get: the preview
+    shows it, and a wording is checked against the segment budget with it."""
+    config = current_app.extensions["aftercare.config"]
+    return {"client_name": LONG_FIRST_NAME, "clinic_name": here.name,
+            "clinic_phone": phones.display(here.phone),
+            "emergency_number": phones.emergency_number(phones.region_of(here.phone)),
+            "window_ends": LONG_TIME, "appointment": LONG_DATE_TIME,
+            "page_url": client_page_url(config, db.MAX_ID, 999)}
 
 
 def _current_wording(here, kind: str) -> str:
     return here.plan_overrides.get("wording", {}).get("en", {}).get(kind) or \
-        renderer.source(kind, "sms", "en")
+        renderer.starting_wording(kind, "en")
 
 
-def _preview(here, source: str, kind: str = "window_start") -> dict:
-    """The text as a client with a long name would get it, or the reason it cannot render."""
-    now = utcnow()
-    context = {
-        "client_name": "Alexandria", "clinic_name": here.name,
-        "clinic_phone": phones.display(here.phone), "clinic_tel": phones.tel_href(here.phone),
-        "emergency_number": phones.emergency_number(phones.region_of(here.phone)),
-        "first_visit": True, "window_started_earlier": False,
-        "page_url": f"{request.host_url}c/" + "x" * 40,
-        "window_ends": local_time_label(now + timedelta(hours=24), here.time_zone, "en"),
-        "appointment": local_time_label(now + timedelta(days=7), here.time_zone, "en",
-                                        with_date=True),
-        "answer": None,
-    }
+def _preview(here, kind: str, text: str) -> dict:
+    """The text as a client with long values would get it (when it renders at all), and every
+    problem that keeps it from being saved."""
+    text = text or renderer.starting_wording(kind, "en")  # empty: ours
+    longest = _longest(here)
+    preview = {"source": text, "problems": wording_problems(text, kind, longest)}
     try:
-        body = renderer.render_wording(source, context)
-    except TemplateError as exc:  # syntax, unknown variables, and what the sandbox refuses
-        return {"source": source, "error": f"cannot be used: {exc}"}
+        body = own_wording.render(text, kind, longest)
+    except own_wording.WordingError:
+        return preview
     encoding, segments = segment_count(body)
-    return {"source": source, "body": body, "encoding": encoding, "segments": segments}
+    return {**preview, "body": body, "encoding": encoding, "segments": segments}
 
 
 @bp.post("/settings/preview")
 def settings_preview():
-    data = request.get_json(silent=True) or {}
-    preview = _preview(clinic(), str(data.get("text", ""))[:2000])
-    return jsonify(preview), 422 if "error" in preview else 200
+    data = request.get_json(silent=True)
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind not in own_wording.EDITABLE or not isinstance(data.get("text", ""), str):
+        return jsonify(problems=["a kind of text a clinic can word, and its text"]), 400
+    preview = _preview(clinic(), kind, data.get("text", ""))
+    return jsonify(preview), 422 if preview["problems"] else 200
 
 
 @bp.post("/settings/wording")
 def settings_wording():
+    """Every text is checked before anything is saved; a text left as ours stays ours."""
     here = clinic()
-    wording, errors = {}, {}
+    longest = _longest(here)
+    wording, typed, errors = {}, {}, {}
     for kind in PLAN_KINDS:
-        text = (request.form.get(f"wording_{kind}") or "").strip()[:2000]
-        if not text or text == renderer.source(kind, "sms", "en"):
+        text = typed[kind] = (request.form.get(f"wording_{kind}") or "").strip()
+        if not text or text == renderer.starting_wording(kind, "en"):
             continue  # ours
-        preview = _preview(here, text)
-        if "error" in preview:
-            errors[f"wording_{kind}"] = preview["error"]
+        if problems := wording_problems(text, kind, longest):
+            errors[f"wording_{kind}"] = problems
         wording[kind] = text
     if errors:
-        flash("Nothing was saved: " + "; ".join(f"{k.removeprefix('wording_')} {v}"
-                                                for k, v in errors.items()))
-        return _page(here, errors=errors)
-    here.plan_overrides = {**here.plan_overrides, "wording": {"en": wording}}
+        flash("Nothing was saved: see the texts marked below.")
+        return _page(here, errors=errors, typed=typed)
+    here.plan_overrides = {**here.plan_overrides,
+                           "wording": {**here.plan_overrides.get("wording", {}), "en": wording}}
     db.session().add(here)
     audit.record(db.session(), "wording_changed", clinic_id=here.id,
                  actor=f"staff:{current_user.id}", kinds=sorted(wording))
