@@ -194,6 +194,14 @@ def test_a_good_wording_is_saved_and_sent_with_real_values(client, session, clin
                         rf"Reply STOP to opt out", body), body
 
 
+def test_a_text_left_as_ours_stays_ours_whatever_the_line_breaks(client, session, clinic, owner):
+    """A browser posts a textarea's line breaks as CRLF: our window text comes back so."""
+    ours = Renderer().starting_wording("window_start", "en")
+    assert "\n" in ours
+    assert save(client, owner, window_start=ours.replace("\n", "\r\n")).status_code == 302
+    assert stored(session, clinic[0].id) == {"en": {}}
+
+
 def test_a_stored_wording_that_is_not_one_is_never_sent(client, session, clinic, providers,
                                                         dispatcher):
     """A wording stored around the editor (a Jinja one the migration missed) sends ours."""

@@ -255,7 +255,8 @@ def settings_wording():
     longest = _longest(here)
     wording, typed, errors = {}, {}, {}
     for kind in PLAN_KINDS:
-        text = typed[kind] = (request.form.get(f"wording_{kind}") or "").strip()
+        # A browser posts a textarea's line breaks as CRLF.
+        text = typed[kind] = (request.form.get(f"wording_{kind}") or "").replace("\r\n", "\n").strip()
         if not text or text == renderer.starting_wording(kind, "en"):
             continue  # ours
         if problems := wording_problems(text, kind, longest):
