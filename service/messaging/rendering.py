@@ -1,4 +1,5 @@
-"""Render outgoing messages (SMS bodies, emails) from the Jinja templates.
+"""Render outgoing messages (SMS bodies, emails) from the Jinja templates we ship. A clinic's own
+SMS wording of a plan text is data, never a template: domain/wording.py fills in its placeholders.
 
 No Flask here: the worker renders at send time, outside any app context.
 
