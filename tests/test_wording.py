@@ -293,7 +293,7 @@ def test_the_migration_turns_jinja_wordings_into_plain_ones_or_ours(database_url
     with Session(engine, expire_on_commit=False) as session:
         a, _ = make_clinic(session, "Jinja Clinic")
         b, _ = make_clinic(session, "Plain Clinic", plan_overrides={"disabled_kinds": ["heat"]})
-    before = ScriptDirectory.from_config(config).get_revision("0009_plain_wordings").down_revision
+    before = ScriptDirectory.from_config(config).get_revision("0010_plain_wordings").down_revision
     try:
         command.downgrade(config, before)
         wording = {"en": {kind: jinja for kind, (jinja, _) in JINJA_TO_PLAIN.items()},

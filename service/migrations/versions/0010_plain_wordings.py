@@ -1,6 +1,6 @@
 """plain_wordings: a clinic's own wording becomes plain words with {placeholders}, not Jinja
 
-Revision ID: 0009_plain_wordings
+Revision ID: 0010_plain_wordings
 Revises: 0009_clinic_senders
 Create Date: 2026-12-10 09:00:00
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0009_plain_wordings'
+revision: str = '0010_plain_wordings'
 down_revision: str | None = '0009_clinic_senders'  # same number, landed first
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
