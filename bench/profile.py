@@ -76,9 +76,8 @@ def dispatch(count: int = 10_000) -> dict:
             moment = utcnow()
 
             def render():
-                return [(row, compose.render(row, d.config, d.renderer)) for rows, answers, booked in loaded
-                        for row in rows
-                        if not hold_reason(send_time_facts(row, moment, answers, booked))]
+                return [(row, compose.render(row, d.config, d.renderer)) for rows, facts in loaded
+                        for row in rows if not hold_reason(send_time_facts(row, moment, facts))]
 
             steps["decide + render"], rendered = _cpu(render, count)
 

@@ -13,7 +13,7 @@ from freezegun import freeze_time
 from sqlmodel import Session, func, select
 from twilio.request_validator import RequestValidator
 
-from service.models import Clinic, Message
+from service.models import Client, Clinic, Message
 from tests.conftest import AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL, auth
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # Wednesday 10:00 in New York: outside quiet hours
@@ -108,3 +108,20 @@ def query_plan(database_url, query) -> list[str]:
         plan = [str(row[-1]) for row in conn.execute(sa.text(f"{verb} {compiled}"))]
     engine.dispose()
     return plan
+
+
+def seed_wave(engine, clinic_id: int, count: int, due: datetime, area: str) -> None:
+    """`count` routine check-in texts of one clinic, each to a client of its own (+1<area>555...),
+    all due at `due`."""
+    phones = [f"+1{area}555{i:04d}" for i in range(count)]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Client.__table__), [dict(
+            clinic_id=clinic_id, name=f"Client {i}", phone=phone, language="en",
+            time_zone="America/New_York", sms_consent_at=due, created_at=due)
+            for i, phone in enumerate(phones)])
+        ids = dict(conn.execute(sa.select(Client.phone, Client.id)
+                                .where(Client.clinic_id == clinic_id)).all())
+        conn.execute(sa.insert(Message.__table__), [dict(
+            clinic_id=clinic_id, client_id=ids[phone], kind="checkin", channel="sms",
+            recipient=phone, due_at=due, next_attempt_at=due, status="pending", attempts=0,
+            dedupe_key=f"wave:{phone}", created_at=due) for phone in phones])

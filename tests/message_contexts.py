@@ -68,6 +68,7 @@ EXTRA_LONG = {
     "reply_text": "me duele mucho la espalda y tengo fiebre",
     "renotify_count": 12,
     "team_sees_at": _longest_spanish_label(False),
+    "daily_send_cap": None,
 }
 EXTRA_SHORT = {
     "answer": None,
@@ -77,6 +78,7 @@ EXTRA_SHORT = {
     "reply_text": None,
     "renotify_count": 0,
     "team_sees_at": None,
+    "daily_send_cap": None,
 }
 
 

@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from service.domain.messages import MessageStatus
-from service.domain.sendtime import SendTimeFacts, held_status, hold_reason
+from service.domain.sendtime import SendTimeFacts, day_started, held_status, hold_reason, next_day
 
 NOW = datetime(2026, 6, 10, 15, 0, tzinfo=UTC)
 # A client who agreed to texts and stopped nothing.
 CLIENT = {"has_client": True, "sms_consent": True}
+CAP = {"daily_send_cap": 3}
 
 TABLE = [
     # the client's choices: opt-outs per channel, consent for the plan's texts
@@ -47,6 +48,20 @@ TABLE = [
     ("a rebooking nudge after booking", dict(kind="rebook_nudge", **CLIENT,
                                              booked_since_visit=True), "already_booked"),
     ("a rebooking nudge, not booked", dict(kind="rebook_nudge", **CLIENT), None),
+    # the clinic's daily send cap: the plan's texts only
+    ("a plan text at the daily cap", dict(kind="checkin", **CLIENT, **CAP, texted_today=3),
+     "daily_cap"),
+    ("a plan text under the daily cap", dict(kind="checkin", **CLIENT, **CAP, texted_today=2),
+     None),
+    ("a plan text, no cap", dict(kind="checkin", **CLIENT, texted_today=10_000), None),
+    ("a plan email at the daily cap", dict(kind="checkin", channel="email", **CLIENT, **CAP,
+                                           texted_today=3), None),
+    ("urgent advice at the daily cap", dict(kind="urgent_advice", **CLIENT, **CAP,
+                                            texted_today=3), None),
+    ("a staff alert at the daily cap", dict(kind="staff_alert", has_client=True, **CAP,
+                                            texted_today=3), None),
+    ("a moot plan text at the daily cap", dict(kind="followup", **CLIENT, last_answer="better",
+                                               **CAP, texted_today=3), "client_better"),
 ]
 
 
@@ -64,6 +79,14 @@ def test_hold_reason(facts, reason):
     ("appointment_cancelled", MessageStatus.SKIPPED),
     ("appointment_passed", MessageStatus.SKIPPED),
     ("already_booked", MessageStatus.SKIPPED),
+    ("daily_cap", MessageStatus.PENDING),  # again on the clinic's next day
 ])
 def test_a_held_message_is_cancelled_for_the_clients_choices_else_skipped(reason, status):
     assert held_status(reason) == status
+
+
+def test_the_daily_cap_s_day_is_the_clinic_s():
+    late_evening = datetime(2026, 6, 11, 3, 30, tzinfo=UTC)  # 23:30 on June 10 in New York
+    assert day_started(late_evening, "America/New_York") == datetime(2026, 6, 10, 4, 0, tzinfo=UTC)
+    assert next_day(late_evening, "America/New_York") == datetime(2026, 6, 11, 4, 0, tzinfo=UTC)
+    assert day_started(late_evening, "UTC") == datetime(2026, 6, 11, tzinfo=UTC)

@@ -27,7 +27,7 @@ from service.messaging.dispatch import Dispatcher, SendQueue, SendRateLimiter
 from service.models import Client, Message
 from tests.conftest import AUTH_TOKEN, BOTH_BACKENDS, FROM_NUMBER, PUBLIC_URL, make_clinic
 from tests.fakes.workers import Worker, seed_due_texts, wait_until, worker_env
-from tests.helpers import query_plan
+from tests.helpers import query_plan, seed_wave
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # Wednesday 10:00 in New York
 PHONE = "+12025550123"
@@ -37,23 +37,6 @@ ON_CALL_PHONE = "+12025550101"  # tests.conftest.make_clinic's on-call number
 def at(moment):
     # real_asyncio: the dispatcher's event loop, its rate limits and the fakes keep real timers.
     return freeze_time(moment, real_asyncio=True)
-
-
-def seed_wave(engine, clinic_id: int, count: int, due: datetime, area: str) -> None:
-    """`count` routine check-in texts of one clinic, each to a client of its own (+1<area>555...),
-    all due at `due`."""
-    phones = [f"+1{area}555{i:04d}" for i in range(count)]
-    with engine.begin() as conn:
-        conn.execute(sa.insert(Client.__table__), [dict(
-            clinic_id=clinic_id, name=f"Client {i}", phone=phone, language="en",
-            time_zone="America/New_York", sms_consent_at=due, created_at=due)
-            for i, phone in enumerate(phones)])
-        ids = dict(conn.execute(sa.select(Client.phone, Client.id)
-                                .where(Client.clinic_id == clinic_id)).all())
-        conn.execute(sa.insert(Message.__table__), [dict(
-            clinic_id=clinic_id, client_id=ids[phone], kind="checkin", channel="sms",
-            recipient=phone, due_at=due, next_attempt_at=due, status="pending", attempts=0,
-            dedupe_key=f"wave:{phone}", created_at=due) for phone in phones])
 
 
 def wait_for_texts(fake, found) -> list:

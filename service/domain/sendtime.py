@@ -5,7 +5,8 @@ booked, or the advice may be stale. Pure: the dispatcher gathers the facts and o
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from service.domain import careplan
 from service.domain.messages import CancelReason, MessageKind, MessageStatus
@@ -25,6 +26,30 @@ class SendTimeFacts:
     sms_consent: bool = False
     sms_opted_out: bool = False
     email_opted_out: bool = False
+    daily_send_cap: int | None = None  # the clinic's routine texts a day; None: no cap
+    texted_today: int = 0  # the clinic's routine texts sent today, this batch's so far too
+
+
+# The daily send cap limits the plan's texts (SMS pumping is what it guards against); answers
+# to a client's text, staff alerts and emails are never held by it.
+CAPPED_KINDS, CAPPED_CHANNEL = careplan.PLAN_KINDS, "sms"
+DAILY_CAP = "daily_cap"
+
+
+def counts_toward_cap(kind: str, channel: str) -> bool:
+    return kind in CAPPED_KINDS and channel == CAPPED_CHANNEL
+
+
+def day_started(now: datetime, time_zone: str) -> datetime:
+    """The last midnight in the clinic's zone: the cap counts the texts sent since."""
+    local = now.astimezone(ZoneInfo(time_zone))
+    return datetime.combine(local.date(), time(0), local.tzinfo)
+
+
+def next_day(now: datetime, time_zone: str) -> datetime:
+    """The next midnight in the clinic's zone: when texts held by the cap may go again."""
+    local = now.astimezone(ZoneInfo(time_zone))
+    return datetime.combine(local.date() + timedelta(days=1), time(0), local.tzinfo)
 
 
 def hold_reason(facts: SendTimeFacts) -> str | None:
@@ -40,14 +65,26 @@ def hold_reason(facts: SendTimeFacts) -> str | None:
             # Answering a text the client sent needs no prior consent; the plan does.
             if not facts.sms_consent and facts.kind in careplan.PLAN_KINDS:
                 return CancelReason.NO_CONSENT
-    return skip_reason(facts)
+    reason = skip_reason(facts)
+    if reason is None and over_cap(facts):
+        return DAILY_CAP
+    return reason
+
+
+def over_cap(facts: SendTimeFacts) -> bool:
+    """A plan text of a clinic that has sent its daily cap of them today waits for tomorrow."""
+    return (facts.daily_send_cap is not None and counts_toward_cap(facts.kind, facts.channel)
+            and facts.texted_today >= facts.daily_send_cap)
 
 
 def held_status(reason: str) -> MessageStatus:
-    """A message held for the client's choices is cancelled (an opt-in may reopen it); one whose
-    moment has passed is skipped."""
+    """A message held for the client's choices is cancelled (an opt-in may reopen it); one over
+    the clinic's daily cap stays pending (for its next day); one whose moment has passed is
+    skipped."""
     if reason in (CancelReason.OPTED_OUT, CancelReason.NO_CONSENT):
         return MessageStatus.CANCELLED
+    if reason == DAILY_CAP:
+        return MessageStatus.PENDING
     return MessageStatus.SKIPPED
 
 

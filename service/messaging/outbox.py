@@ -300,6 +300,13 @@ def reopen_texts_to(db: Session | Connection, phone: str, clinic_ids: list[int],
     ).values(status=MessageStatus.PENDING, error_code=None))
 
 
+def add_once(conn: Connection, rows: list[dict]) -> None:
+    """New rows by dedupe key: a key already there, whatever its status, is left as it is."""
+    if rows:
+        conn.execute(dialect_insert(conn)(table).on_conflict_do_nothing(
+            index_elements=[table.c.dedupe_key]), rows)
+
+
 def add_or_reopen(conn: Connection, rows: list[dict]) -> None:
     """Rows on a channel now used, by dedupe key: a new key is inserted; a row with the key that
     was cancelled only for its channel (REOPENABLE) goes back to pending, at the given time and

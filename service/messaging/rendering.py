@@ -15,7 +15,8 @@ Context variables the templates may use: client_name, clinic_name, clinic_phone 
 dials it), clinic_tel (its tel: link, for HTML), emergency_number (where the reader is), first_visit,
 window_ends, window_started_earlier (a late enrolment: the window began at the session, not now),
 appointment, page_url; answers to a client also answer and team_sees_at (when a held
-concern reaches the team), staff alerts severity, reasons, reply_text, client_url, renotify_count.
+concern reaches the team), staff alerts severity, reasons, reply_text, client_url, renotify_count
+(or, for the clinic reaching its daily send cap, daily_send_cap alone).
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def render(row: Row, config: Config, renderer: Renderer) -> Outgoing:
     region = _Lazy(lambda: phones.region_of(
         message.recipient if message.channel == "sms" else clinic.phone))
     context = {
-        "client_name": client.name if staff else (client.name.split() or [""])[0],
+        "client_name": client and (client.name if staff else (client.name.split() or [""])[0]),
         "clinic_name": clinic.name,
         "clinic_phone": _Lazy(lambda: phones.display(clinic.phone, str(region))),
         "clinic_tel": _Lazy(lambda: phones.tel_href(clinic.phone)),
@@ -69,12 +69,13 @@ def render(row: Row, config: Config, renderer: Renderer) -> Outgoing:
         "page_url": _Lazy(lambda: client_page_url(config, client.id, client.link_version))
         if not staff else None,
         "answer": None,
-        "client_url": f"{config.PUBLIC_BASE_URL}/clients/{client.id}",
+        "client_url": client and f"{config.PUBLIC_BASE_URL}/clients/{client.id}",
         "severity": row.escalation and row.escalation.severity,
         "reasons": row.escalation.reasons if row.escalation else [],
         "reply_text": None,
         "renotify_count": 0,
         "team_sees_at": None,
+        "daily_send_cap": None,  # a staff alert about the clinic, not a client: its cap's reached
         **params,
     }
     wording = clinic.plan_overrides.get("wording", {}).get(language)

@@ -29,7 +29,7 @@ from sqlmodel import Session
 
 from service.config import Config
 from service.db import make_async_engine
-from service.domain.sendtime import held_status, hold_reason
+from service.domain.sendtime import DAILY_CAP, counts_toward_cap, hold_reason
 from service.messaging import outbox
 from service.messaging.channels import (
     Channel,
@@ -42,9 +42,22 @@ from service.messaging.channels import (
 from service.messaging.channels.timed import timed
 from service.messaging.dispatch.compose import render
 from service.messaging.dispatch.database import in_transaction
-from service.messaging.dispatch.load import Row, claimed_rows, send_time_facts, send_time_state
+from service.messaging.dispatch.load import (
+    BatchFacts,
+    Row,
+    claimed_rows,
+    send_time_facts,
+    send_time_state,
+)
 from service.messaging.dispatch.pacing import SendQueue, SendRateLimiter
-from service.messaging.dispatch.recorder import Recorder, email_fallback, outcome, send_outcome
+from service.messaging.dispatch.recorder import (
+    Recorder,
+    cap_alerts,
+    email_fallback,
+    held_outcome,
+    outcome,
+    send_outcome,
+)
 from service.messaging.rendering import Renderer
 from service.models import utcnow
 from service.ops import heartbeat
@@ -200,7 +213,7 @@ class Dispatcher:
         in_hand: deque[_Batch] = deque()
         handled = 0
         while not self._stopping:
-            rows, answers, booked = await in_transaction(db, self._claim)
+            rows, facts = await in_transaction(db, self._claim)
             if not rows:
                 if in_hand:  # their outcomes may add due rows (email fallbacks)
                     await _finished(in_hand.popleft(), failed)
@@ -211,8 +224,7 @@ class Dispatcher:
                 recorder.new_rows = 0
                 continue
             handled += len(rows)
-            in_hand.append(await self._queue(rows, answers, booked, channels, recorder, queue,
-                                             urgent=False))
+            in_hand.append(await self._queue(rows, facts, channels, recorder, queue, urgent=False))
             while in_hand and in_hand[0].done.done():
                 in_hand.popleft()
             await _finished(queue.routine_below(self._batch_size()), failed)
@@ -231,11 +243,11 @@ class Dispatcher:
             self._woken.clear()
             wake.clear()
             if await in_transaction(db, _urgent_due):
-                rows, answers, booked = await in_transaction(db, self._claim, URGENT_ONLY)
+                rows, facts = await in_transaction(db, self._claim, URGENT_ONLY)
                 if rows:
                     handled += len(rows)
-                    in_hand.append(await self._queue(rows, answers, booked, channels, recorder,
-                                                     queue, urgent=True))
+                    in_hand.append(await self._queue(rows, facts, channels, recorder, queue,
+                                                     urgent=True))
                     if len(in_hand) >= 2:
                         await _finished(in_hand.popleft(), failed)
                     continue
@@ -247,17 +259,17 @@ class Dispatcher:
         return handled
 
     def _claim(self, conn: Connection, priorities: tuple[int, ...] = ROUTINE_ONLY,
-               ) -> tuple[list[Row], dict[int, str], set[int]]:
+               ) -> tuple[list[Row], BatchFacts]:
         """Claims due rows and reads what sending them needs, in one transaction."""
         now = utcnow()
         if priorities == ROUTINE_ONLY:
             self._share_rate(conn, now)
         ids = outbox.claim_due(conn, self.worker_id, now, self._batch_size(), priorities)
         if not ids:
-            return [], {}, set()
+            return [], BatchFacts()
         with Session(bind=conn) as session:
             rows = claimed_rows(session, ids)
-            return rows, *send_time_state(session, rows)
+            return rows, send_time_state(session, rows, now)
 
     def _share_rate(self, conn: Connection, now: datetime) -> None:
         """SEND_RATE_PER_SECOND is the provider's limit for the whole service: each of n live
@@ -268,31 +280,37 @@ class Dispatcher:
         for limiter in self._limiters.values():
             limiter.set_rate(self._rate)
 
-    async def _queue(self, rows: list[Row], answers: dict[int, str], booked: set[int],
-                     channels: dict[str, Channel], recorder: Recorder, queue: SendQueue,
-                     urgent: bool) -> _Batch:
-        batch, sends = await self._prepare(rows, answers, booked, channels, recorder)
+    async def _queue(self, rows: list[Row], facts: BatchFacts, channels: dict[str, Channel],
+                     recorder: Recorder, queue: SendQueue, urgent: bool) -> _Batch:
+        batch, sends = await self._prepare(rows, facts, channels, recorder)
         for row, outgoing, channel, limiter in sends:
             queue.put((batch, row, outgoing, channel), limiter, row.message.clinic_id, urgent)
         return batch
 
-    async def _prepare(self, rows: list[Row], answers: dict[int, str], booked: set[int],
-                       channels: dict[str, Channel],
+    async def _prepare(self, rows: list[Row], facts: BatchFacts, channels: dict[str, Channel],
                        recorder: Recorder) -> tuple[_Batch, list[tuple]]:
-        """Decide at send time, and render each message of a claimed batch."""
+        """Decide at send time, and render each message of a claimed batch. A clinic's plan
+        texts sent from the batch count toward its daily cap as they are decided: a batch that
+        crosses the cap sends only what was left of it."""
         now = utcnow()
-        sends, held = [], Counter()
+        sends, held, capped = [], Counter(), set()
         for n, row in enumerate(rows, start=1):
             if n % PREPARE_CHUNK == 0:
                 await asyncio.sleep(0)  # rendering is CPU: let sends in flight go on meanwhile
-            reason = hold_reason(send_time_facts(row, now, answers, booked))
+            message, clinic = row.message, row.clinic
+            reason = hold_reason(send_time_facts(row, now, facts))
             if reason:
-                status = held_status(reason)
+                held_as = held_outcome(row, reason, now)
                 # A STOP that raced the claim: the message goes by email, as after a failure.
-                raced_stop = reason == "opted_out" and row.message.channel == "sms"
-                recorder.add(row, outcome(row.message, status, error_code=reason),
+                raced_stop = reason == "opted_out" and message.channel == "sms"
+                # The first text a clinic's cap holds alerts its on-call emails (once a day).
+                alerts = ()
+                if reason == DAILY_CAP and clinic.id not in capped:
+                    capped.add(clinic.id)
+                    alerts = cap_alerts(clinic, now)
+                recorder.add(row, held_as, alerts=alerts,
                              fallback=email_fallback(row, now) if raced_stop else None)
-                held[status] += 1
+                held[held_as["status"]] += 1
                 continue
             try:
                 outgoing = render(row, self.config, self.renderer)
@@ -302,6 +320,8 @@ class Dispatcher:
                                           error_message=repr(exc)[:500]))
                 held["failed"] += 1
                 continue
+            if clinic.id in facts.texted_today and counts_toward_cap(message.kind, message.channel):
+                facts.texted_today[clinic.id] += 1
             channel = channels[row.message.channel]
             sender = outgoing.sender or channel.sender  # a clinic's own number has its own rate
             limiter = self._limiters.get(sender)

@@ -2,14 +2,22 @@
 rules need, in a few statements per batch (never one per message)."""
 
 from collections import namedtuple
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import and_, func, or_
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
 from service.domain import careplan
-from service.domain.sendtime import SendTimeFacts
+from service.domain.messages import MessageStatus
+from service.domain.sendtime import (
+    CAPPED_CHANNEL,
+    CAPPED_KINDS,
+    SendTimeFacts,
+    counts_toward_cap,
+    day_started,
+)
 from service.models import Appointment, CheckIn, Client, Clinic, Escalation, Message, Visit
 
 # What sending needs of a message, its client and its visit: plain tuples read with SQLAlchemy
@@ -68,9 +76,21 @@ def _by_id(session: Session, model, ids: set[int | None]) -> dict:
     return {row.id: row for row in session.exec(select(model).where(model.id.in_(ids)))}
 
 
-def send_time_state(session: Session, rows: list[Row]) -> tuple[dict[int, str], set[int]]:
+@dataclass(slots=True)
+class BatchFacts:
+    """What the send-time rules need beyond each row, read once per batch (send_time_state)."""
+
+    answers: dict[int, str] = field(default_factory=dict)  # the latest check-in answer per visit
+    booked: set[int] = field(default_factory=set)  # clients who booked after the visit
+    # Per clinic with a daily send cap: its routine texts today. The dispatcher adds the ones it
+    # sends from the batch as it decides them.
+    texted_today: dict[int, int] = field(default_factory=dict)
+
+
+def send_time_state(session: Session, rows: list[Row], now: datetime) -> BatchFacts:
     """The facts send-time rules need, fetched once per batch: the latest check-in answer per
-    visit (follow-ups) and the clients who booked after the visit (rebooking nudges)."""
+    visit (follow-ups), the clients who booked after the visit (rebooking nudges) and what the
+    capped clinics have texted today."""
     followups = {r.visit.id for r in rows if r.message.kind == careplan.FOLLOWUP and r.visit}
     answers = {}
     if followups:
@@ -88,20 +108,43 @@ def send_time_state(session: Session, rows: list[Row]) -> tuple[dict[int, str], 
                                       Appointment.status != "cancelled")
         ).all()
         booked = {a.client_id for a in appointments if a.created_at > nudged[a.client_id]}
-    return answers, booked
+    return BatchFacts(answers, booked, _texted_today(session, rows, now))
 
 
-def send_time_facts(row: Row, now: datetime, answers: dict[int, str],
-                    booked: set[int]) -> SendTimeFacts:
+def _texted_today(session: Session, rows: list[Row], now: datetime) -> dict[int, int]:
+    """For each clinic of the batch with a daily send cap and a plan text in it: its plan texts
+    sent since its midnight, and those in a worker's hands outside this batch (claimed: the
+    previous batch is still being sent when this one is claimed). One grouped query, none
+    without a capped clinic."""
+    capped = {r.clinic.id: r.clinic for r in rows if r.clinic.daily_send_cap is not None
+              and counts_toward_cap(r.message.kind, r.message.channel)}
+    if not capped:
+        return {}
+    m = _message
+    in_hand = and_(m.c.status == MessageStatus.CLAIMED,
+                   m.c.id.not_in([r.message.id for r in rows if r.clinic.id in capped]))
+    today = (and_(m.c.clinic_id == clinic.id,
+                  or_(m.c.sent_at >= day_started(now, clinic.time_zone), in_hand))
+             for clinic in capped.values())
+    counted = dict(session.execute(
+        core_select(m.c.clinic_id, func.count())
+        .where(m.c.kind.in_(CAPPED_KINDS), m.c.channel == CAPPED_CHANNEL, or_(*today))
+        .group_by(m.c.clinic_id)).all())
+    return {clinic_id: counted.get(clinic_id, 0) for clinic_id in capped}
+
+
+def send_time_facts(row: Row, now: datetime, batch: BatchFacts) -> SendTimeFacts:
     """What domain/sendtime.py decides a row by, from the row and its batch's send_time_state."""
     message, client, appointment = row.message, row.client, row.appointment
     return SendTimeFacts(
         kind=message.kind, now=now, channel=message.channel,
         visit_at=row.visit and row.visit.occurred_at,
-        last_answer=answers.get(message.visit_id),
+        last_answer=batch.answers.get(message.visit_id),
         appointment_at=appointment and appointment.starts_at,
         appointment_cancelled=bool(appointment and appointment.status == "cancelled"),
-        booked_since_visit=message.client_id in booked,
+        booked_since_visit=message.client_id in batch.booked,
+        daily_send_cap=row.clinic.daily_send_cap,
+        texted_today=batch.texted_today.get(row.clinic.id, 0),
         has_client=client is not None,
         sms_consent=bool(client and client.sms_consent_at),
         sms_opted_out=bool(client and client.sms_opted_out_at),

@@ -12,12 +12,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Config
-from service.domain import careplan
+from service.domain import careplan, sendtime
+from service.domain.messages import MessageKind, MessageStatus
 from service.messaging import outbox
 from service.messaging.channels import Outgoing, PermanentError
 from service.messaging.dispatch.database import in_transaction
 from service.messaging.dispatch.load import MessageRow, Row
-from service.models import Client, utcnow
+from service.models import Client, Clinic, utcnow
 from service.ops import metrics
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,32 @@ def outcome(message: MessageRow, status: str, attempted: bool = False, **changes
         "provider_id": None, "error_code": None, "error_message": None, "body": None,
         "sent_at": None,
     } | changes
+
+
+def held_outcome(row: Row, reason: str, now: datetime) -> dict:
+    """A message held at send time (domain/sendtime.py): cancelled or skipped; or, over its
+    clinic's daily cap, pending again from the clinic's next midnight, after the client's quiet
+    hours."""
+    status = sendtime.held_status(reason)
+    if status != MessageStatus.PENDING:
+        return outcome(row.message, status, error_code=reason)
+    again = sendtime.next_day(now, row.clinic.time_zone)
+    if row.client:
+        again = careplan.defer_for_quiet_hours(again, row.client.time_zone,
+                                               row.clinic.plan_settings())
+    return outcome(row.message, status, error_code=reason, next_attempt_at=again)
+
+
+def cap_alerts(clinic: Clinic, now: datetime) -> list[dict]:
+    """The on-call emails' alert that the clinic reached its daily send cap: one per local day
+    (by dedupe key: the batches after the first add nothing)."""
+    day = sendtime.day_started(now, clinic.time_zone).date()
+    return [{
+        "clinic_id": clinic.id, "kind": MessageKind.STAFF_ALERT, "channel": "email",
+        "recipient": email, "params": {"daily_send_cap": clinic.daily_send_cap},
+        "due_at": now, "next_attempt_at": now, "status": MessageStatus.PENDING, "attempts": 0,
+        "priority": outbox.URGENT, "dedupe_key": f"cap:{clinic.id}:{day}:{n}", "created_at": now,
+    } for n, email in enumerate(clinic.on_call_emails)]
 
 
 def send_outcome(row: Row, outgoing: Outgoing, result, now: datetime, config: Config) -> dict:
@@ -96,6 +123,7 @@ class _Unrecorded:
     fallbacks: list[dict] = field(default_factory=list)  # email rows to insert
     opted_out: list[int] = field(default_factory=list)  # clients Twilio says unsubscribed
     texted: list[int] = field(default_factory=list)  # clients who were just texted
+    alerts: list[dict] = field(default_factory=list)  # staff alerts to insert (cap_alerts)
 
 
 class Recorder:
@@ -112,9 +140,10 @@ class Recorder:
         self._error: BaseException | None = None
 
     def add(self, row: Row, outcome: dict, fallback: dict | None = None,
-            unsubscribed: bool = False, texted: bool = False) -> None:
+            unsubscribed: bool = False, texted: bool = False, alerts: list[dict] = ()) -> None:
         """The row's outcome; with the email that replaces it (see email_fallback), whether
-        Twilio says its client unsubscribed, whether its client was just texted."""
+        Twilio says its client unsubscribed, whether its client was just texted, the staff
+        alerts it causes (see cap_alerts)."""
         pending = self.pending
         pending.outcomes[row.message.id] = outcome
         pending.messages.append(row.message)
@@ -124,6 +153,7 @@ class Recorder:
             pending.fallbacks.append(fallback)
         if texted:
             pending.texted.append(row.client.id)
+        pending.alerts += alerts
         self._schedule()
 
     def _schedule(self) -> None:
@@ -172,3 +202,4 @@ class Recorder:
 def _record_batch(conn: Connection, batch: _Unrecorded) -> None:
     outbox.record(conn, batch.outcomes)
     after_sends(conn, batch.fallbacks, batch.opted_out, batch.texted, utcnow())
+    outbox.add_once(conn, batch.alerts)
