@@ -2,9 +2,12 @@
 next day while its urgent advice and its staff alerts go; its on-call emails hear of it once a
 day; another clinic's texts are not touched."""
 
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from service.models import Message
 from tests.conftest import BOTH_BACKENDS, make_clinic
@@ -72,3 +75,36 @@ def test_a_clinic_at_its_daily_cap_holds_its_plan_texts_while_its_urgent_advice_
     assert len(sent_checkins(session, a.id)) == 6
     assert messages(session, clinic_id=a.id, kind="checkin", status="pending") == []
     assert len(cap_alerts(fake_smtp)) == 1
+
+
+@contextmanager
+def cap_counts():
+    """The statements that count a clinic's texts of the day, on any engine (the dispatcher's
+    async one too)."""
+    seen = []
+
+    def look(conn, cursor, statement, *args):
+        if "GROUP BY message.clinic_id" in statement:
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", look)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", look)
+
+
+def test_the_cap_costs_one_query_per_batch_and_none_without_a_capped_clinic(
+        app, session, providers, dispatcher):
+    a, _ = make_clinic(session, name="A", daily_send_cap=1000)
+    b, _ = make_clinic(session, name="B", sms_sender=B_NUMBER)
+    engine = app.extensions["aftercare.engine"]
+    seed_wave(engine, b.id, 40, NOW, area="404")
+    with cap_counts() as uncapped:
+        drain(dispatcher, NOW)
+    assert len(sent_checkins(session, b.id)) == 40 and uncapped == []
+
+    seed_wave(engine, a.id, 40, NOW, area="303")  # one batch of 40 texts
+    with cap_counts() as capped:
+        drain(dispatcher, NOW)
+    assert len(sent_checkins(session, a.id)) == 40 and len(capped) == 1
