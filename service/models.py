@@ -227,6 +227,10 @@ class Message(SQLModel, table=True):
                  postgresql_where=sa.text("status = 'claimed'"),
                  sqlite_where=sa.text("status = 'claimed'")),
         sa.Index("ix_message_client_status", "client_id", "status"),
+        # A capped clinic's texts today (the daily send cap's count, service/messaging/dispatch/load.py).
+        sa.Index("ix_message_clinic_sent", "clinic_id", "sent_at",
+                 postgresql_where=sa.text("sent_at IS NOT NULL"),
+                 sqlite_where=sa.text("sent_at IS NOT NULL")),
     )
     id: int | None = Field(default=None, primary_key=True)
     clinic_id: int = Field(foreign_key="clinic.id", index=True)
