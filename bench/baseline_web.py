@@ -33,7 +33,7 @@ def create_app():
 
     @bp.post("/baseline/visits")
     @require_api_key
-    def enrol_visit():
+    def create_visit():  # the API's name: its scope (enrol) is the API's
         payload = request.get_json(silent=True)
         if not isinstance(payload, dict):
             return error(400, "invalid_json", "the body must be a JSON object")

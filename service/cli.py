@@ -60,13 +60,22 @@ def _refusing_unsafe_settings(command: click.Command) -> click.Command:
 @with_appcontext
 @click.argument("clinic_id", type=int)
 @click.option("--name", default="booking system", show_default=True)
-def create_api_key_command(clinic_id: int, name: str) -> None:
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(list(apikeys.SCOPES)),
+              help="What the key may do; repeat for several. Default: every scope (enrol, read, "
+                   "acknowledge, audit), as keys made before scopes could; give a booking "
+                   "system only what it uses.")
+@click.option("--expires-in-days", type=click.IntRange(1, 3650),
+              help="The key stops working after this many days. Default: never.")
+def create_api_key_command(clinic_id: int, name: str, scopes: tuple[str, ...],
+                           expires_in_days: int | None) -> None:
     """Create an API key for a clinic; it is printed once and stored only as a digest."""
     with Session(db.engine()) as session:
         clinic = session.get(Clinic, clinic_id)
         if clinic is None:
             raise click.ClickException(f"no clinic with id {clinic_id}")
-        click.echo(apikeys.issue(session, clinic, name))
+        expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+        click.echo(apikeys.issue(session, clinic, name, scopes=scopes or tuple(apikeys.SCOPES),
+                                 expires_at=expires_at, actor="cli"))
 
 
 @click.command("demo")
@@ -101,7 +110,7 @@ def _create_demo_clinic(session: Session) -> Clinic:
     session.add(StaffUser(clinic_id=clinic.id, email="owner@example.com", name="Demo Owner",
                           password_hash=hash_password(password), role="owner"))
     session.commit()
-    key = apikeys.issue(session, clinic, "demo")
+    key = apikeys.issue(session, clinic, "demo", actor="cli")
     base = current_app.config["PUBLIC_BASE_URL"]
     click.echo(f"""
 Created the demo clinic (id {clinic.id}). Shown once, keep them:

@@ -148,7 +148,12 @@ class ApiKey(SQLModel, table=True):
     key_hash: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = _when()
-    # The request rate limit (apikeys.clinic_for): the minute being counted and its requests.
+    # What it may do (apikeys.SCOPES), space-separated as OAuth writes scopes; keys made before
+    # scopes existed hold them all (migration 0012).
+    scopes: str = Field(max_length=80)
+    expires_at: datetime | None = _when()
+    last_used_at: datetime | None = _when()
+    # The request rate limit (apikeys.caller): the minute being counted and its requests.
     window_start: datetime | None = _when()
     window_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 

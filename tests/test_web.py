@@ -208,7 +208,8 @@ def test_an_owner_adds_staff_with_a_password_of_12_characters_or_more(logged_in,
 def test_api_key_is_shown_once_and_works(logged_in, session):
     page = logged_in.get("/settings")
     response = logged_in.post("/settings/api-keys",
-                              data={"csrf_token": csrf_token(page), "name": "booking"})
+                              data={"csrf_token": csrf_token(page), "name": "booking",
+                                    "scope": ["enrol", "read"]})
     key = response.get_data(as_text=True).split('data-testid="new-key">')[1].split("<")[0]
     assert logged_in.get("/api/v1/visits/1", headers={"Authorization": f"Bearer {key}"}
                          ).status_code == 404  # authenticated; no such visit

@@ -13,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 from service.care.schemas import VisitIn
 from service.db import MAX_ID
+from service.web.api import SCOPE_OF
 from service.web.schemas import (
     AcknowledgeIn,
     AuditOut,
@@ -28,7 +29,7 @@ REF = "#/components/schemas/{model}"
 REQUESTS = (VisitIn, AcknowledgeIn)
 RESPONSES = (VisitOut, ClientWithVisitsOut, CheckInsOut, EscalationOut, EscalationsOut, AuditOut,
              ErrorOut)
-ERRORS = {400: "the body is not a JSON object", 401: "missing or wrong API key",
+ERRORS = {400: "the body is not a JSON object", 401: "missing, wrong, revoked or expired API key",
           404: "no such row in this clinic", 422: "invalid fields, each named with a reason",
           429: "rate_limited: more than API_RATE_PER_MINUTE requests this minute with this key"}
 RETRY_AFTER = {"Retry-After": {"description": "seconds until the next minute", "required": True,
@@ -43,9 +44,11 @@ def _json(model, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
 
 
-def _errors(*statuses: int, **described: str) -> dict:
-    """Error responses: the usual reasons by status, or {"409": reason} for a route's own."""
-    reasons = {str(status): ERRORS[status] for status in statuses} | described
+def _errors(view: str, *statuses: int, **described: str) -> dict:
+    """Error responses of an operation behind an API key: the usual reasons by status, 403 for
+    a key without the view's scope (SCOPE_OF), or {"409": reason} for a route's own."""
+    reasons = ({str(status): ERRORS[status] for status in statuses}
+               | {"403": f"forbidden: this key lacks the '{SCOPE_OF[view]}' scope"} | described)
     responses = {status: _json(ErrorOut, reason) for status, reason in reasons.items()}
     if "429" in responses:
         responses["429"]["headers"] = RETRY_AFTER
@@ -57,9 +60,10 @@ def _id_param(name: str) -> dict:
             "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}
 
 
-def _read(summary: str, parameter: str, model, description: str) -> dict:
+def _read(view: str, summary: str, parameter: str, model, description: str) -> dict:
     return {"get": {"summary": summary, "parameters": [_id_param(parameter)],
-                    "responses": {"200": _json(model, description), **_errors(401, 404, 429)}}}
+                    "responses": {"200": _json(model, description),
+                                  **_errors(view, 401, 404, 429)}}}
 
 
 @cache
@@ -73,7 +77,10 @@ def openapi_document() -> dict:
                  "description": "Enrol visits from a clinic's booking system."},
         "components": {
             "schemas": schemas["$defs"],
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"apiKey": {
+                "type": "http", "scheme": "bearer",
+                "description": "An API key of the clinic, holding scopes: each operation needs "
+                               "one (enrol, read, acknowledge or audit), else 403."}},
         },
         "security": [{"apiKey": []}],
         "paths": {
@@ -87,22 +94,22 @@ def openapi_document() -> dict:
                 "responses": {"201": _json(VisitOut, "enrolled"),
                               "200": _json(VisitOut, "already enrolled by the same request "
                                                      "(same external_id and fields)"),
-                              **_errors(400, 401, 422, 429, **{"409": (
+                              **_errors("create_visit", 400, 401, 422, 429, **{"409": (
                                   "idempotency_conflict: the external_id was first used with "
                                   "other fields (in `fields`)")})},
             }},
             "/api/v1/visits/{visit_id}": _read(
-                "A visit with its planned messages", "visit_id", VisitOut, "the visit"),
+                "get_visit", "A visit with its planned messages", "visit_id", VisitOut, "the visit"),
             "/api/v1/clients/{client_id}": _read(
-                "A client with their visits", "client_id", ClientWithVisitsOut, "the client"),
+                "get_client", "A client with their visits", "client_id", ClientWithVisitsOut, "the client"),
             "/api/v1/clients/{client_id}/checkins": _read(
-                "The client's check-ins (SMS replies and the aftercare page)", "client_id",
+                "client_checkins", "The client's check-ins (SMS replies and the aftercare page)", "client_id",
                 CheckInsOut, "check-ins, oldest first"),
             "/api/v1/clients/{client_id}/escalations": _read(
-                "The client's escalations", "client_id", EscalationsOut,
+                "client_escalations", "The client's escalations", "client_id", EscalationsOut,
                 "escalations, oldest first"),
             "/api/v1/clients/{client_id}/audit": _read(
-                "The client's audit log: messages in, interpretations, escalations",
+                "client_audit", "The client's audit log: messages in, interpretations, escalations",
                 "client_id", AuditOut, "events, oldest first"),
             "/api/v1/escalations/{escalation_id}/acknowledge": {"post": {
                 "summary": "Acknowledge an escalation: stops the re-notifications",
@@ -110,7 +117,8 @@ def openapi_document() -> dict:
                 "requestBody": {"required": False, "content": {"application/json": {
                     "schema": _ref(AcknowledgeIn)}}},
                 "responses": {"200": _json(EscalationOut, "acknowledged"),
-                              **_errors(400, 401, 404, 422, 429, **{"409": "acknowledged already"})},
+                              **_errors("acknowledge_escalation", 400, 401, 404, 422, 429,
+                                        **{"409": "acknowledged already"})},
             }},
             "/api/v1/openapi.json": {"get": {
                 "summary": "This document", "security": [],

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlmodel import select
 
 from service import db
-from service.accounts.apikeys import OverRate, clinic_for
+from service.accounts.apikeys import OverRate, caller
 from service.care.enrolment import IdempotencyConflict, enrol
 from service.care.escalations import acknowledge
 from service.care.maintenance import suggestion_for
@@ -17,7 +17,7 @@ from service.care.schemas import VisitIn, field_errors
 from service.care.scope import mine, owned, theirs
 from service.domain.careplan import window_ends_at
 from service.models import Appointment, AuditEvent, CheckIn, Client, Escalation, Message, Visit, utcnow
-from service.web.api import bp
+from service.web.api import SCOPE_OF, bp
 from service.web.api.openapi import openapi_document
 from service.web.schemas import (
     AcknowledgeIn,
@@ -40,21 +40,27 @@ from service.web.schemas import (
 
 
 def require_api_key(view):
+    """A valid key (401), under its rate (429), holding the scope SCOPE_OF names for the view
+    (403). A view missing from SCOPE_OF fails here, as the app starts."""
+    scope = SCOPE_OF[view.__name__]
+
     @wraps(view)
     def wrapper(*args, **kwargs):
         scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
         rate = current_app.config["API_RATE_PER_MINUTE"]
         try:
-            clinic = (clinic_for(db.session(), raw.strip(), utcnow(), rate)
-                      if scheme.lower() == "bearer" else None)
+            found = (caller(db.session(), raw.strip(), utcnow(), rate)
+                     if scheme.lower() == "bearer" else None)
         except OverRate as over:
             response = error(429, "rate_limited", f"more than {rate} requests a minute with this "
                              f"key: retry in {over.retry_after} s")
             response.headers["Retry-After"] = str(over.retry_after)
             return response
-        if clinic is None:
+        if found is None:
             return error(401, "unauthorized", "a valid API key is required: Authorization: Bearer <key>")
-        g.clinic = clinic
+        if scope not in found.scopes:
+            return error(403, "forbidden", f"this key lacks the {scope!r} scope")
+        g.clinic = found.clinic
         return view(*args, **kwargs)
 
     return wrapper

@@ -2,7 +2,7 @@
 staff accounts and API keys."""
 
 import re
-from datetime import time
+from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -21,7 +21,7 @@ from service.messaging.channels.sms_twilio import check_messaging_service
 from service.messaging.links import client_page_url
 from service.messaging.rendering import Renderer, wording_problems
 from service.messaging.sms_segments import segment_count
-from service.models import ApiKey, Clinic, StaffUser
+from service.models import ApiKey, Clinic, StaffUser, utcnow
 from service.web.staff import bp, clinic, owned, require_owner
 
 OFFSETS = {"hydration_after": "Hydration tip", "heat_after": "Heat tip",
@@ -117,7 +117,8 @@ def _page(here, errors: dict | None = None, new_key: str | None = None,
                            zones=sorted(_common_zones(here.time_zone)), wording=wording,
                            placeholders={kind: own_wording.allowed(kind) for kind in PLAN_KINDS},
                            max_length=own_wording.MAX_LENGTH, max_segments=own_wording.MAX_SEGMENTS,
-                           new_key=new_key, min_password=passwords.MIN_LENGTH), 422 if errors else 200
+                           new_key=new_key, min_password=passwords.MIN_LENGTH,
+                           scopes=apikeys.SCOPES, now=utcnow()), 422 if errors else 200
 
 
 def _common_zones(current: str) -> set[str]:
@@ -153,8 +154,15 @@ def settings_add_staff():
 @bp.post("/settings/api-keys")
 def settings_create_key():
     name = request.form.get("name", "").strip()[:80] or "booking system"
+    scopes = [scope for scope in apikeys.SCOPES if scope in request.form.getlist("scope")]
+    days = request.form.get("expires_in_days", "").strip()
+    if not scopes or not (days == "" or days.isdigit() and 1 <= int(days) <= 3650):
+        flash("A key needs at least one scope, and an expiry, if any, of 1 to 3650 days.")
+        return redirect(url_for("staff.settings"))
     here = clinic()
-    key = apikeys.issue(db.session(), here, name)
+    key = apikeys.issue(db.session(), here, name, scopes=scopes,
+                        expires_at=utcnow() + timedelta(days=int(days)) if days else None,
+                        actor=f"staff:{current_user.id}")
     return _page(here, new_key=key)  # shown once, on this page only
 
 
@@ -195,7 +203,7 @@ def settings_sender():
 def settings_revoke_key(key_id: int):
     key = owned(ApiKey, key_id)
     if not key.revoked_at:
-        apikeys.revoke(db.session(), key)
+        apikeys.revoke(db.session(), key, actor=f"staff:{current_user.id}")
         flash(f"Key {key.prefix}… revoked.")
     return redirect(url_for("staff.settings"))
 
