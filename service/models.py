@@ -11,6 +11,7 @@ from sqlmodel import Field, SQLModel
 from service.domain import escalation as escalation_rules
 from service.domain.careplan import PlanSettings
 from service.domain.messages import MessageKind, MessageStatus
+from service.domain.roles import Role
 
 
 def utcnow() -> datetime:
@@ -72,6 +73,8 @@ class Clinic(SQLModel, table=True):
     renotify_max: int = 3  # ... this many times, then flagged as unanswered
     # Plan messages go on one channel (the client's preferred one) unless the clinic wants both.
     both_channels: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # A staff session unused this long ends (the clinic's choice; sessions also have a lifetime).
+    idle_timeout_minutes: int = Field(default=30, sa_column_kwargs={"server_default": "30"})
     # Per-clinic plan changes: {"disabled_kinds": [...], "<kind>_minutes": offset}
     plan_overrides: dict = _json(dict)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -102,7 +105,10 @@ class StaffUser(SQLModel, table=True):
     email: str = Field(max_length=254, unique=True)
     name: str = Field(max_length=120)
     password_hash: str = Field(max_length=200)
-    role: str = Field(default="staff", max_length=10)  # owner | staff
+    role: str = Field(default=Role.CLINICIAN, max_length=10)  # a domain.roles.Role
+    # Deactivated staff cannot log in and their sessions end (kept, not deleted: the audit trail
+    # and acknowledgements name them).
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
     # What Flask-Login asks of a user.
@@ -124,6 +130,20 @@ class StaffUser(SQLModel, table=True):
 
     def get_id(self) -> str:
         return str(self.id)
+
+
+class StaffSession(SQLModel, table=True):
+    """A staff login, server-side: the cookie carries only a random token whose SHA-256 is the id,
+    so logout, deactivation or a password change can end it at once."""
+
+    __tablename__ = "staff_session"
+    id: str = Field(primary_key=True, max_length=64)
+    staff_id: int = Field(foreign_key="staff_user.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    reauth_at: datetime | None = _when()  # the password confirmed again, for sensitive actions
+    ended_at: datetime | None = _when()
+    remote_addr: str | None = Field(default=None, max_length=64)
 
 
 class LoginAttempt(SQLModel, table=True):
@@ -327,6 +347,8 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=40)
     detail: dict = _json(dict)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    remote_addr: str | None = Field(default=None, max_length=64)  # where the actor was
+    hash: str | None = Field(default=None, max_length=64)  # chains the row to the one before it
 
 
 class WorkerHeartbeat(SQLModel, table=True):
