@@ -13,7 +13,7 @@ from sqlmodel import SQLModel
 
 from service.accounts import apikeys
 from service.care import scope
-from service.models import ApiKey, CheckIn, Client, Escalation, InboundMessage, Visit
+from service.models import ApiKey, CheckIn, Client, Escalation, InboundMessage, StaffUser, Visit
 from tests.conftest import BOTH_BACKENDS, FROM_NUMBER, make_clinic
 from tests.helpers import NOW, PHONE, enrol
 from tests.web_helpers import csrf_token, log_in, make_staff
@@ -152,7 +152,7 @@ def test_the_cli_acting_for_one_clinic_refuses_another_clinic_s_client(runner, s
 
 # What each id in a URL names. A route with an id parameter not listed here fails the walk.
 ROUTE_IDS = {"client_id": Client, "visit_id": Visit, "escalation_id": Escalation,
-             "key_id": ApiKey}
+             "key_id": ApiKey, "user_id": StaffUser}
 
 
 def clinic_models() -> list[type[SQLModel]]:

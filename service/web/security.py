@@ -1,6 +1,8 @@
 """Security headers on every response: a CSP without inline scripts, no framing, no referrer
 (the client page's URL carries its signed token), no caching of what carries personal data, HSTS
-when served over HTTPS."""
+when served over HTTPS. And local_path, the one check of every `next` a page is given."""
+
+from urllib.parse import urlsplit
 
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
@@ -20,6 +22,16 @@ def add_headers(response):
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     return response
+
+
+def local_path(target: str | None) -> str | None:
+    """Where to go next (the page that asked), if it is a path on this site: anything else would
+    make the form an open redirect. Browsers read a backslash as a slash and drop tabs and
+    newlines, so "//elsewhere", "/\\elsewhere" and "/", a tab, "/elsewhere" all leave the site."""
+    if (target and target.startswith("/") and not urlsplit(target).netloc
+            and not any(c == "\\" or c.isspace() or not c.isprintable() for c in target)):
+        return target
+    return None
 
 
 class JSONProvider(DefaultJSONProvider):

@@ -31,6 +31,7 @@ from service.models import (
     Visit,
     utcnow,
 )
+from service.web.security import local_path
 from service.web.staff import bp, clinic, owned
 from service.web.staff.chart import pain_chart
 
@@ -94,7 +95,7 @@ def acknowledge(escalation_id: int):
                                staff_id=current_user.id, note=note)
         db.session().commit()
         flash("Escalation acknowledged.")
-    return redirect(request.form.get("next") or url_for("staff.dashboard"))
+    return redirect(local_path(request.form.get("next")) or url_for("staff.dashboard"))
 
 
 def _form_payload(form, here: Clinic) -> dict:

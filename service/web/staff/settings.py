@@ -22,6 +22,7 @@ from service.messaging.links import client_page_url
 from service.messaging.rendering import Renderer, wording_problems
 from service.messaging.sms_segments import segment_count
 from service.models import ApiKey, Clinic, StaffUser, utcnow
+from service.web.auth import throttle
 from service.web.staff import bp, clinic, owned, require_owner
 
 OFFSETS = {"hydration_after": "Hydration tip", "heat_after": "Heat tip",
@@ -139,15 +140,37 @@ def settings_add_staff():
     if not name or "@" not in email or passwords.new_password_problem(password):
         flash(f"A name, an email and a password of at least {passwords.MIN_LENGTH} characters "
               "are needed.")
-    elif session.exec(select(StaffUser).where(StaffUser.email == email)).first():
-        flash("That email already has an account.")
-    else:
+        return redirect(url_for("staff.settings"))
+    password_hash = passwords.hash_password(password)  # hashed either way: the same time taken
+    existing = session.exec(select(StaffUser).where(StaffUser.email == email)).first()
+    if existing and existing.clinic_id == here.id:
+        flash("That email is already on your staff.")  # the list below shows it anyway
+        return redirect(url_for("staff.settings"))
+    if existing is None:
         session.add(StaffUser(clinic_id=here.id, email=email, name=name, role=role,
-                              password_hash=passwords.hash_password(password)))
+                              password_hash=password_hash))
         audit.record(session, "staff_added", clinic_id=here.id, actor=f"staff:{current_user.id}",
                      email=email, role=role)
         session.commit()
-        flash(f"{name} can now log in.")
+    # An email used at another clinic gets the same answer as a new one, and nothing is added,
+    # sent or logged: saying "already has an account" would tell any owner who works elsewhere.
+    # The answer stays true in both cases; the staff list below shows who was added (an
+    # invitation by email, issue 15 item 3, is where this closes fully).
+    flash(f"If that email has no account yet, {name} can now log in; your staff are listed below.")
+    return redirect(url_for("staff.settings"))
+
+
+@bp.post("/settings/staff/<int:user_id>/clear-throttle")
+def settings_clear_throttle(user_id: int):
+    """Someone guessing a staff member's password from the same address slows them too (a shared
+    office or proxy address): their owner can let them in at once."""
+    user = owned(StaffUser, user_id)
+    session = db.session()
+    throttle.clear(session, user.email)
+    audit.record(session, "login_throttle_cleared", clinic_id=user.clinic_id,
+                 actor=f"staff:{current_user.id}", staff_id=user.id)
+    session.commit()
+    flash(f"{user.name} can log in again at once.")
     return redirect(url_for("staff.settings"))
 
 
