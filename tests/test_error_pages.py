@@ -94,7 +94,7 @@ def test_each_error_has_a_styled_translated_page(app, client, session, clinic, o
                                                  english, spanish, headers, language):
     app.config["PROPAGATE_EXCEPTIONS"] = False  # a 500 as in production, not raised into the test
     if reach == "staff on /settings":
-        staff = make_staff(session, clinic[0], "staff@clinic.example", role="staff")
+        staff = make_staff(session, clinic[0], "staff@clinic.example", role="clinician")
         log_in(client, staff.email)
         reach = lambda c: c.get("/settings")  # noqa: E731
     elif reach == "too many failed logins":
@@ -144,6 +144,13 @@ def test_too_many_logins_says_how_long_to_wait_and_links_to_log_in(client, owner
     assert response.status_code == 429 and 840 < int(response.headers["Retry-After"]) <= 900
     assert "Please wait 15 minutes, then try again." in body
     assert 'href="/login"' in body
+
+
+def test_a_short_wait_is_one_minute_not_one_minutes(client, owner):
+    """The pair throttle's first waits are seconds: the page rounds them up to one minute."""
+    fail_logins(client, owner.email)  # the pair's free tries; the next one waits seconds
+    body = page_of(log_in(client, owner.email, "wrong password"))
+    assert "Please wait 1 minute, then try again." in body
 
 
 def test_a_500_shows_the_request_reference_not_the_error(app, client):
