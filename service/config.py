@@ -108,6 +108,9 @@ class Config:
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
         # Requests per minute one API key may make (429 past it), counted in the database.
         self.API_RATE_PER_MINUTE = _int("API_RATE_PER_MINUTE", 600)
+        # A staff session ends this many hours after login, used or not (and sooner when unused
+        # for the clinic's idle timeout, a setting of each clinic).
+        self.STAFF_SESSION_HOURS = _float("STAFF_SESSION_HOURS", 12)
 
         for key, value in (overrides or {}).items():
             if not hasattr(self, key) and key.isupper() and not key.startswith(("TESTING", "WTF")):
