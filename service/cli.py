@@ -21,6 +21,7 @@ from service.care import client_import, privacy, retention, scope
 from service.care.enrolment import enrol
 from service.care.schemas import VisitIn, check_time_zone, e164
 from service.config import Config, UnsafeSettings
+from service.domain.roles import Role
 from service.messaging.channels import SendError
 from service.messaging.channels.sms_twilio import check_messaging_service
 from service.models import Client, Clinic, StaffUser, utcnow
@@ -239,7 +240,8 @@ def _save_sender(session: Session, clinic: Clinic, sender: str | None) -> None:
 @click.argument("clinic_id", type=int)
 @click.argument("email", type=EMAIL)
 @click.option("--name", required=True)
-@click.option("--role", type=click.Choice(["owner", "staff"]), default="staff", show_default=True)
+@click.option("--role", type=click.Choice([str(role) for role in Role]), default=Role.CLINICIAN.value,
+              show_default=True, help="What they may do: the table in service/domain/roles.py.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               help="Asked for when not given (better: it stays out of the shell history).")
 def create_user_command(clinic_id, email, name, role, password) -> None:

@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 from service.domain import escalation as escalation_rules
 from service.domain.careplan import PlanSettings
 from service.domain.messages import MessageKind, MessageStatus
-from service.domain.roles import Role
+from service.domain.roles import Role, allows
 
 
 def utcnow() -> datetime:
@@ -124,9 +124,9 @@ class StaffUser(SQLModel, table=True):
     def is_anonymous(self) -> bool:
         return False
 
-    @property
-    def is_owner(self) -> bool:
-        return self.role == "owner"
+    def can(self, permission: str) -> bool:
+        """What the role allows, from the one table (domain.roles)."""
+        return allows(self.role, permission)
 
     def get_id(self) -> str:
         return str(self.id)

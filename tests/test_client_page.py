@@ -394,7 +394,7 @@ def test_links_sent_before_versions_still_work_until_revoked(app, fresh, session
 
 @pytest.fixture
 def staff(client, session, clinic):
-    make_staff(session, clinic[0], "desk@clinic.example", role="staff")
+    make_staff(session, clinic[0], "desk@clinic.example", role="clinician")
     assert log_in(client, "desk@clinic.example").status_code == 302
     return client
 

@@ -88,7 +88,7 @@ def test_an_address_has_a_budget_across_emails(clock, client, owner, monkeypatch
 
 
 def test_an_owner_lets_a_slowed_staff_member_in_at_once(clock, app, session, clinic, owner):
-    lee = make_staff(session, clinic[0], "lee@clinic.example", role="staff")
+    lee = make_staff(session, clinic[0], "lee@clinic.example", role="clinician")
     shared = app.test_client()  # a guesser at the office's address slows Lee there too
     for _ in range(6):
         try_login(shared, lee.email)
@@ -96,7 +96,7 @@ def test_an_owner_lets_a_slowed_staff_member_in_at_once(clock, app, session, cli
     boss = app.test_client()
     assert try_login(boss, owner.email, PASSWORD, address=VICTIM).status_code == 302
     other_clinic, _ = make_clinic(session, name="Elsewhere")
-    stranger = make_staff(session, other_clinic, "stranger@elsewhere.example", role="staff")
+    stranger = make_staff(session, other_clinic, "stranger@elsewhere.example", role="clinician")
     token = csrf_token(boss.get("/settings"))
     assert boss.post(f"/settings/staff/{stranger.id}/clear-throttle",
                      data={"csrf_token": token}).status_code == 404  # only the owner's staff
@@ -166,7 +166,7 @@ def test_thirty_concurrent_guesses_check_no_more_than_the_limit(live_server, che
 
 def test_adding_another_clinics_email_does_not_say_it_exists(clock, client, session, owner):
     other_clinic, _ = make_clinic(session, name="Elsewhere")
-    theirs = make_staff(session, other_clinic, "taken@elsewhere.example", role="staff")
+    theirs = make_staff(session, other_clinic, "taken@elsewhere.example", role="clinician")
     assert log_in(client, owner.email).status_code == 302
 
     def add(email):

@@ -111,7 +111,7 @@ def test_contraindications_block_unless_the_owner_overrides(logged_in, session, 
 
 
 def test_staff_cannot_override_a_contraindication(client, session, clinic):
-    user = make_staff(session, clinic[0], "staff@clinic.example", role="staff")
+    user = make_staff(session, clinic[0], "staff@clinic.example", role="clinician")
     log_in(client, user.email)
     response = enrol_form(client, contraindication=["bleeding"], override_reason="fine")
     assert response.status_code == 422 and "Only the clinic owner" in response.get_data(True)
@@ -165,7 +165,7 @@ def test_acknowledge_from_the_dashboard(logged_in, session, clinic):
 
 
 def test_settings_are_for_owners_and_validate_every_field(client, session, clinic):
-    staff = make_staff(session, clinic[0], "staff@clinic.example", role="staff")
+    staff = make_staff(session, clinic[0], "staff@clinic.example", role="clinician")
     log_in(client, staff.email)
     assert client.get("/settings").status_code == 403
 

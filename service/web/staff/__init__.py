@@ -1,21 +1,36 @@
 """The staff app: dashboard, enrolment, client pages and (owners) clinic settings. Every route
-needs a login and only ever shows the staff member's own clinic."""
+needs a login, names the permission it needs (`requires`) and only ever shows the staff member's
+own clinic."""
 
-from flask import Blueprint, abort
+from flask import Blueprint, abort, current_app, request
 from flask_login import current_user
 
 from service import db
 from service.care import scope
+from service.domain.roles import Permission
 from service.extensions import login_manager
 from service.models import Clinic
 
 bp = Blueprint("staff", __name__)
 
 
+def requires(permission: Permission):
+    """Names the permission a staff route needs (domain.roles' table says which roles have it).
+    `require_login` checks it before the view runs; a route without one is refused to everyone,
+    so a route that forgot it fails closed (and tests/test_roles.py names it)."""
+    def mark(view):
+        view.permission = permission
+        return view
+    return mark
+
+
 @bp.before_request
 def require_login():
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
+    permission = getattr(current_app.view_functions.get(request.endpoint), "permission", None)
+    if permission is None or not current_user.can(permission):
+        abort(403, "Your role does not allow this.")
     return None
 
 
@@ -30,11 +45,6 @@ def owned(model, row_id: int):
     if row is None:
         abort(404)
     return row
-
-
-def require_owner() -> None:
-    if not current_user.is_owner:
-        abort(403, "Only the clinic owner can do this.")
 
 
 from service.web.staff import routes, settings  # noqa: E402,F401

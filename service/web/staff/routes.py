@@ -19,6 +19,7 @@ from service.care.schemas import LANGUAGES, VisitIn, field_errors
 from service.care.scope import belongs, mine, theirs
 from service.domain.contraindications import CONTRAINDICATIONS, screen
 from service.domain.escalation import URGENT
+from service.domain.roles import Permission
 from service.messaging import phones
 from service.models import (
     Appointment,
@@ -28,11 +29,12 @@ from service.models import (
     Escalation,
     InboundMessage,
     Message,
+    StaffUser,
     Visit,
     utcnow,
 )
 from service.web.security import local_path
-from service.web.staff import bp, clinic, owned
+from service.web.staff import bp, clinic, owned, requires
 from service.web.staff.chart import pain_chart
 
 
@@ -57,6 +59,7 @@ def age(moment: datetime) -> str:
 
 
 @bp.get("/")
+@requires(Permission.VIEW_CLIENTS)
 def dashboard():
     session, here = db.session(), clinic()
     escalations = session.exec(
@@ -87,6 +90,7 @@ def dashboard():
 
 
 @bp.post("/escalations/<int:escalation_id>/acknowledge")
+@requires(Permission.ACKNOWLEDGE)
 def acknowledge(escalation_id: int):
     row = owned(Escalation, escalation_id)
     if row.status == "open":
@@ -122,12 +126,14 @@ def _form_payload(form, here: Clinic) -> dict:
 
 
 @bp.route("/visits/new", methods=["GET", "POST"])
+@requires(Permission.ENROL)
 def enrol():
     here = clinic()
     errors, warning = {}, None
     if request.method == "POST":
         screening = screen(request.form.getlist("contraindication"),
-                           request.form.get("override_reason"), current_user.is_owner)
+                           request.form.get("override_reason"),
+                           current_user.can(Permission.OVERRIDE_SCREENING))
         now = utcnow()
         try:
             data = VisitIn.model_validate(_form_payload(request.form, here))
@@ -154,6 +160,7 @@ def enrol():
 
 
 @bp.post("/clients/search")
+@requires(Permission.VIEW_CLIENTS)
 def search_clients():
     """As-you-type lookup for the enrol form; a POST so that no name or number lands in a URL
     (and so in logs)."""
@@ -174,6 +181,7 @@ def search_clients():
 
 
 @bp.get("/visits/<int:visit_id>")
+@requires(Permission.VIEW_CLIENTS)
 def visit(visit_id: int):
     row = owned(Visit, visit_id)
     session = db.session()
@@ -184,6 +192,7 @@ def visit(visit_id: int):
 
 
 @bp.get("/clients/<int:client_id>")
+@requires(Permission.VIEW_CLIENTS)
 def client_page(client_id: int):
     client = owned(Client, client_id)
     session = db.session()
@@ -198,13 +207,17 @@ def client_page(client_id: int):
     appointments = session.exec(select(Appointment).where(theirs(Appointment, client))
                                 .order_by(Appointment.starts_at.desc())).all()
     chart = pain_chart([(c.created_at, c.pain) for c in checkins if c.pain is not None])
+    acknowledgers = dict(session.exec(select(StaffUser.id, StaffUser.name).where(
+        StaffUser.id.in_({e.acknowledged_by_id for e in escalations} - {None}))).all())
     return render_template("web/staff/client.html", client=client, visits=visits,
                            messages=messages, checkins=checkins, escalations=escalations,
                            appointments=appointments, chart=chart, languages=LANGUAGES,
+                           acknowledgers=acknowledgers,
                            suggestion=suggestion_for(session, client))
 
 
 @bp.post("/clients/<int:client_id>/language")
+@requires(Permission.ENROL)
 def set_language(client_id: int):
     client = owned(Client, client_id)
     language = request.form.get("language")
@@ -219,6 +232,7 @@ def set_language(client_id: int):
 
 
 @bp.get("/clients/<int:client_id>/export.json")
+@requires(Permission.EXPORT)
 def export(client_id: int):
     client = owned(Client, client_id)
     body = jsonify(export_client(db.session(), client, utcnow()))
@@ -227,6 +241,7 @@ def export(client_id: int):
 
 
 @bp.route("/clients/<int:client_id>/erase", methods=["GET", "POST"])
+@requires(Permission.ERASE)
 def erase(client_id: int):
     client = owned(Client, client_id)
     if request.method == "POST":
@@ -241,6 +256,7 @@ def erase(client_id: int):
 
 
 @bp.post("/clients/<int:client_id>/link")
+@requires(Permission.ENROL)
 def revoke_link(client_id: int):
     """Every page link sent to the client stops working; a new one goes to them."""
     client = owned(Client, client_id)

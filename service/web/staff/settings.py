@@ -5,7 +5,7 @@ import re
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlmodel import select
 
@@ -16,6 +16,7 @@ from service.care.schemas import check_time_zone, e164
 from service.care.scope import mine
 from service.domain import wording as own_wording
 from service.domain.careplan import PLAN_KINDS
+from service.domain.roles import Permission, Role
 from service.messaging import phones
 from service.messaging.channels.sms_twilio import check_messaging_service
 from service.messaging.links import client_page_url
@@ -23,17 +24,12 @@ from service.messaging.rendering import Renderer, wording_problems
 from service.messaging.sms_segments import segment_count
 from service.models import ApiKey, Clinic, StaffUser, utcnow
 from service.web.auth import throttle
-from service.web.staff import bp, clinic, owned, require_owner
+from service.web.staff import bp, clinic, owned, requires
 
+ROLES = [str(role) for role in Role]
 OFFSETS = {"hydration_after": "Hydration tip", "heat_after": "Heat tip",
            "checkin_after": "Check-in", "followup_after": "Follow-up",
            "reminder_before": "Appointment reminder (before)"}
-
-
-@bp.before_request
-def owners_only():
-    if request.endpoint and request.endpoint.startswith("staff.settings"):
-        require_owner()
 
 
 def _parse_clinic_form(form) -> tuple[dict, dict]:
@@ -84,6 +80,7 @@ def _email(value: str) -> str:
 
 
 @bp.route("/settings", methods=["GET", "POST"])
+@requires(Permission.SETTINGS)
 def settings():
     here = clinic()
     errors = {}
@@ -119,7 +116,8 @@ def _page(here, errors: dict | None = None, new_key: str | None = None,
                            placeholders={kind: own_wording.allowed(kind) for kind in PLAN_KINDS},
                            max_length=own_wording.MAX_LENGTH, max_segments=own_wording.MAX_SEGMENTS,
                            new_key=new_key, min_password=passwords.MIN_LENGTH,
-                           scopes=apikeys.SCOPES, now=utcnow()), 422 if errors else 200
+                           scopes=apikeys.SCOPES, roles=ROLES, now=utcnow()), \
+        422 if errors else 200
 
 
 def _common_zones(current: str) -> set[str]:
@@ -130,12 +128,13 @@ def _common_zones(current: str) -> set[str]:
 
 
 @bp.post("/settings/staff")
+@requires(Permission.MANAGE_STAFF)
 def settings_add_staff():
     here = clinic()
     email = request.form.get("email", "").strip().lower()
     name = request.form.get("name", "").strip()
     password = request.form.get("password", "")
-    role = request.form.get("role") if request.form.get("role") in ("owner", "staff") else "staff"
+    role = request.form.get("role") if request.form.get("role") in ROLES else Role.CLINICIAN
     session = db.session()
     if not name or "@" not in email or passwords.new_password_problem(password):
         flash(f"A name, an email and a password of at least {passwords.MIN_LENGTH} characters "
@@ -161,6 +160,7 @@ def settings_add_staff():
 
 
 @bp.post("/settings/staff/<int:user_id>/clear-throttle")
+@requires(Permission.MANAGE_STAFF)
 def settings_clear_throttle(user_id: int):
     """Someone guessing a staff member's password from the same address slows them too (a shared
     office or proxy address): their owner can let them in at once."""
@@ -175,6 +175,7 @@ def settings_clear_throttle(user_id: int):
 
 
 @bp.post("/settings/api-keys")
+@requires(Permission.MANAGE_KEYS)
 def settings_create_key():
     name = request.form.get("name", "").strip()[:80] or "booking system"
     scopes = [scope for scope in apikeys.SCOPES if scope in request.form.getlist("scope")]
@@ -190,6 +191,7 @@ def settings_create_key():
 
 
 @bp.post("/settings/sender")
+@requires(Permission.SETTINGS)
 def settings_sender():
     """The clinic's own sender and daily cap, apart from the other settings: a wrong sender
     sends the clinic's replies elsewhere."""
@@ -223,11 +225,32 @@ def settings_sender():
 
 
 @bp.post("/settings/api-keys/<int:key_id>/revoke")
+@requires(Permission.MANAGE_KEYS)
 def settings_revoke_key(key_id: int):
     key = owned(ApiKey, key_id)
     if not key.revoked_at:
         apikeys.revoke(db.session(), key, actor=f"staff:{current_user.id}")
         flash(f"Key {key.prefix}… revoked.")
+    return redirect(url_for("staff.settings"))
+
+
+@bp.post("/settings/staff/role")
+@requires(Permission.MANAGE_STAFF)
+def settings_change_role():
+    """Not one's own: the clinic then always keeps the owner who made the change."""
+    staff_id, role = request.form.get("staff_id", ""), request.form.get("role")
+    if not staff_id.isdigit() or int(staff_id) > db.MAX_ID:
+        abort(404)
+    user = owned(StaffUser, int(staff_id))
+    if user.id == current_user.id or role not in ROLES:
+        flash("Choose a role for someone else on your staff.")
+    elif role != user.role:
+        audit.record(db.session(), "role_changed", clinic_id=user.clinic_id,
+                     actor=f"staff:{current_user.id}", staff_id=user.id, was=user.role, role=role)
+        user.role = role
+        db.session().add(user)
+        db.session().commit()
+        flash(f"{user.name} is now {role.replace('_', ' ')}.")
     return redirect(url_for("staff.settings"))
 
 
@@ -270,6 +293,7 @@ def _preview(here, kind: str, text: str) -> dict:
 
 
 @bp.post("/settings/preview")
+@requires(Permission.SETTINGS)
 def settings_preview():
     data = request.get_json(silent=True)
     kind = data.get("kind") if isinstance(data, dict) else None
@@ -280,6 +304,7 @@ def settings_preview():
 
 
 @bp.post("/settings/wording")
+@requires(Permission.SETTINGS)
 def settings_wording():
     """Every text is checked before anything is saved; a text left as ours stays ours."""
     here = clinic()
