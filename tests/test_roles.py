@@ -15,7 +15,7 @@ from service.models import (
     Visit,
     utcnow,
 )
-from tests.conftest import make_clinic
+from tests.conftest import auth, make_clinic
 from tests.web_helpers import csrf_token, log_in, make_staff
 
 ABSENT = 999_999  # an id no row has: a route that lets the role in answers 404, not 403
@@ -105,7 +105,7 @@ def test_read_only_sees_the_chart_and_no_button_that_changes_it(app, session, cl
                                                   "Revoke link", "Export data", "Settings"))
 
 
-def test_the_client_page_says_who_acknowledged(app, session, clinic, chart):
+def test_the_client_page_and_the_api_say_who_acknowledged(app, session, clinic, chart):
     web, user = as_role(app, session, clinic[0], Role.CLINICIAN)
     client, _ = chart
     escalation = session.exec(select(Escalation)).one()
@@ -113,6 +113,8 @@ def test_the_client_page_says_who_acknowledged(app, session, clinic, chart):
     web.post(f"/escalations/{escalation.id}/acknowledge",
              data={"csrf_token": csrf_token(page), "note": "Called her"})
     assert f"by {user.name}: “Called her”" in web.get(f"/clients/{client.id}").get_data(True)
+    api = app.test_client().get(f"/api/v1/clients/{client.id}/escalations", headers=auth(clinic[1]))
+    assert [e["acknowledged_by"] for e in api.get_json()["escalations"]] == [user.name]
 
 
 def change_role(web, staff_id, role):

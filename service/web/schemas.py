@@ -115,6 +115,8 @@ class EscalationOut(Out):
     notify_count: int
     unanswered: bool = Field(description="every re-notification sent, still open")
     acknowledged_at: Timestamp | None
+    acknowledged_by: str | None = Field(description="the staff member who acknowledged it; null "
+                                                    "when open or acknowledged through the API")
     note: str | None
 
 

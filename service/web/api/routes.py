@@ -16,7 +16,17 @@ from service.care.maintenance import suggestion_for
 from service.care.schemas import VisitIn, field_errors
 from service.care.scope import mine, owned, theirs
 from service.domain.careplan import window_ends_at
-from service.models import Appointment, AuditEvent, CheckIn, Client, Escalation, Message, Visit, utcnow
+from service.models import (
+    Appointment,
+    AuditEvent,
+    CheckIn,
+    Client,
+    Escalation,
+    Message,
+    StaffUser,
+    Visit,
+    utcnow,
+)
 from service.web.api import SCOPE_OF, bp
 from service.web.api.openapi import openapi_document
 from service.web.schemas import (
@@ -185,11 +195,13 @@ def acknowledge_escalation(escalation_id: int):
 
 
 def escalation_out(row: Escalation) -> EscalationOut:
+    by = row.acknowledged_by_id and db.session().get(StaffUser, row.acknowledged_by_id)  # cached
     return EscalationOut(
         id=row.id, client_id=row.client_id, severity=row.severity, status=row.status,
         reasons=row.reasons, opened_at=row.opened_at, notify_count=row.notify_count,
         unanswered=row.unanswered(g.clinic.renotify_max),
         acknowledged_at=row.acknowledged_at, note=row.ack_note,
+        acknowledged_by=by.name if by else None,
     )
 
 
