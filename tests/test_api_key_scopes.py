@@ -134,6 +134,7 @@ def test_the_settings_make_list_and_revoke_a_key_and_audit_both(client, clinic, 
 
     with at(NOW + timedelta(hours=1)):
         client.post("/api/v1/visits", json={}, headers=auth(key))
+        log_in(client, owner.email)  # the session of an hour ago has ended (idle timeout)
         listed = client.get("/settings")
         item = listed.get_data(as_text=True).split(f'data-testid="key-{key[:12]}">')[1]
         item = item.split("</li>")[0]

@@ -439,6 +439,7 @@ def test_a_revoked_link_of_a_client_without_texts_goes_by_email(app, session, cl
 
 def test_a_revocation_at_night_waits_for_the_morning(app, session, clinic, ana, staff, clock):
     clock.move_to(NIGHT)
+    log_in(staff, "desk@clinic.example")  # the day's session has ended (idle timeout)
     revoke(staff, ana.id)
     message = session.exec(select(Message).where(Message.kind == "page_link")).one()
     assert message.due_at == datetime(2026, 6, 11, 13, 0, tzinfo=UTC)  # 8:00 in Chicago

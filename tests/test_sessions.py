@@ -122,3 +122,74 @@ def test_a_password_change_ends_the_other_sessions(app, session, clinic):
     session.expire_all()
     assert verify_password(session.get(StaffUser, owner.id).password_hash, "a much longer passphrase")
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "password_changed")).one()
+
+
+def test_deactivating_ends_a_live_session_and_blocks_login(app, session, clinic):
+    owner = make_staff(session, clinic[0], "owner@clinic.example")
+    staff = make_staff(session, clinic[0], "staff@clinic.example")
+    boss, theirs = logged_in(app, owner.email), logged_in(app, staff.email)
+    assert post(boss, f"/settings/staff/{staff.id}/active").status_code == 302
+    assert is_login_page(theirs.get(CLIENT_PAGE))
+    wrong = log_in(app.test_client(), staff.email, "not the password")
+    refused = log_in(app.test_client(), staff.email)
+    assert refused.status_code == wrong.status_code == 401
+    assert "do not match" in refused.get_data(as_text=True)
+    assert post(boss, f"/settings/staff/{owner.id}/active").status_code == 302  # not themselves
+    session.expire_all()
+    assert session.get(StaffUser, owner.id).active and not session.get(StaffUser, staff.id).active
+    post(boss, f"/settings/staff/{staff.id}/active")  # reactivated
+    assert logged_in(app, staff.email).get(CLIENT_PAGE).status_code == 200
+    actions = session.exec(select(AuditEvent.action).where(AuditEvent.actor == f"staff:{owner.id}")).all()
+    assert {"staff_deactivated", "staff_activated"} <= set(actions)
+
+
+def test_an_owner_signs_a_staff_member_out_everywhere(app, session, clinic):
+    owner = make_staff(session, clinic[0], "owner@clinic.example")
+    staff = make_staff(session, clinic[0], "staff@clinic.example")
+    boss, laptop, phone = (logged_in(app, email) for email in (owner.email, staff.email, staff.email))
+    assert "Sign out everywhere" in boss.get("/settings").get_data(as_text=True)
+    assert post(boss, f"/settings/staff/{staff.id}/sign-out").status_code == 302
+    assert is_login_page(laptop.get(CLIENT_PAGE)) and is_login_page(phone.get(CLIENT_PAGE))
+    assert boss.get(CLIENT_PAGE).status_code == 200
+    assert session.exec(select(AuditEvent).where(AuditEvent.action == "staff_signed_out")).one()
+
+
+def test_export_wants_the_password_again_after_ten_minutes(app, session, clinic):
+    from tests.helpers import enrol
+    owner = make_staff(session, clinic[0], "owner@clinic.example")
+    with freeze_time(NOW) as clock:
+        client_id = enrol(app.test_client(), clinic[1])["client_id"]
+        browser = logged_in(app, owner.email)
+        export = f"/clients/{client_id}/export.json"
+        assert browser.get(export).status_code == 200  # just logged in
+        clock.tick(timedelta(minutes=11))
+        asked = browser.get(export)
+        assert asked.status_code == 302 and asked.headers["Location"].startswith("/confirm-password")
+        page = browser.get(asked.headers["Location"])
+        wrong = browser.post(asked.headers["Location"],
+                             data={"password": "not it at all", "csrf_token": csrf_token(page)})
+        assert wrong.status_code == 401
+        back = browser.post(asked.headers["Location"],
+                            data={"password": PASSWORD, "csrf_token": csrf_token(page)})
+        assert back.headers["Location"] == export
+        assert browser.get(export).status_code == 200
+        elsewhere = browser.get("/confirm-password?next=https://elsewhere.example/")
+        done = browser.post("/confirm-password?next=https://elsewhere.example/",
+                            data={"password": PASSWORD, "csrf_token": csrf_token(elsewhere)})
+        assert done.headers["Location"] == "/"
+
+
+def test_the_idle_timeout_is_an_audited_setting(app, session, clinic):
+    owner = make_staff(session, clinic[0], "owner@clinic.example")
+    browser = logged_in(app, owner.email)
+    assert 'name="idle_timeout_minutes"' in browser.get("/settings").get_data(as_text=True)
+    form = {"time_zone": "America/New_York", "quiet_start": "21:00", "quiet_end": "08:00",
+            "on_call_phones": "", "on_call_emails": "", "renotify_minutes": "30",
+            "renotify_max": "3", "weekly_visits": "3", "maintenance_weeks": "3",
+            "hydration_after": "2", "heat_after": "5", "checkin_after": "24",
+            "followup_after": "72", "reminder_before": "24"}
+    assert post(browser, "/settings", **form, idle_timeout_minutes="4").status_code == 422
+    assert post(browser, "/settings", **form, idle_timeout_minutes="90").status_code == 302
+    session.expire_all()
+    assert session.get(type(clinic[0]), clinic[0].id).idle_timeout_minutes == 90
+    assert session.exec(select(AuditEvent).where(AuditEvent.action == "settings_changed")).one()

@@ -56,6 +56,7 @@ RULES = {
     "RETRY_BACKOFF_MAX_SECONDS": (_positive, "more than 0"),
     "MAX_CONTENT_LENGTH": (_positive, "more than 0"),
     "API_RATE_PER_MINUTE": (_positive, "more than 0"),
+    "STAFF_SESSION_HOURS": (_positive, "more than 0"),
     "HEARTBEAT_STALE_SECONDS": (_positive, "more than 0"),
     "READY_MAX_DUE_AGE_SECONDS": (_positive, "more than 0"),
     "AFTERCARE_ENV": (lambda v: v in ("development", "production"), "development or production"),

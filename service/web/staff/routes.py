@@ -33,6 +33,7 @@ from service.models import (
     Visit,
     utcnow,
 )
+from service.web.auth import sessions
 from service.web.security import local_path
 from service.web.staff import bp, clinic, owned, requires
 from service.web.staff.chart import pain_chart
@@ -232,6 +233,7 @@ def set_language(client_id: int):
 
 
 @bp.get("/clients/<int:client_id>/export.json")
+@sessions.recent_password()
 @requires(Permission.EXPORT)
 def export(client_id: int):
     client = owned(Client, client_id)
@@ -241,6 +243,7 @@ def export(client_id: int):
 
 
 @bp.route("/clients/<int:client_id>/erase", methods=["GET", "POST"])
+@sessions.recent_password()
 @requires(Permission.ERASE)
 def erase(client_id: int):
     client = owned(Client, client_id)

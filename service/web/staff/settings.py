@@ -23,7 +23,7 @@ from service.messaging.links import client_page_url
 from service.messaging.rendering import Renderer, wording_problems
 from service.messaging.sms_segments import segment_count
 from service.models import ApiKey, Clinic, StaffUser, utcnow
-from service.web.auth import throttle
+from service.web.auth import sessions, throttle
 from service.web.staff import bp, clinic, owned, requires
 
 ROLES = [str(role) for role in Role]
@@ -51,6 +51,7 @@ def _parse_clinic_form(form) -> tuple[dict, dict]:
     take("weekly_visits", lambda v: _between(int(v), 0, 20))
     take("renotify_minutes", lambda v: _between(int(v), 5, 240))
     take("renotify_max", lambda v: _between(int(v), 0, 10))
+    take("idle_timeout_minutes", lambda v: _between(int(v), 5, 240))
     changes["use_suggested_interval"] = form.get("use_suggested_interval") == "on"
     changes["both_channels"] = form.get("both_channels") == "on"
     overrides = {"disabled_kinds": [k for k in PLAN_KINDS if form.get(f"kind_{k}") != "on"]}
@@ -128,6 +129,7 @@ def _common_zones(current: str) -> set[str]:
 
 
 @bp.post("/settings/staff")
+@sessions.recent_password(back="staff.settings")
 @requires(Permission.MANAGE_STAFF)
 def settings_add_staff():
     here = clinic()
@@ -159,7 +161,45 @@ def settings_add_staff():
     return redirect(url_for("staff.settings"))
 
 
+@bp.post("/settings/staff/<int:user_id>/active")
+@sessions.recent_password(back="staff.settings")
+@requires(Permission.MANAGE_STAFF)
+def settings_staff_active(user_id: int):
+    """Deactivate (their sessions end, they cannot log in) or reactivate a staff member: kept,
+    not deleted, since the audit trail and acknowledgements name them."""
+    user = owned(StaffUser, user_id)
+    if user.id == current_user.id:
+        flash("You cannot deactivate yourself.")
+        return redirect(url_for("staff.settings"))
+    session = db.session()
+    user.active = not user.active
+    session.add(user)
+    if not user.active:
+        sessions.end_all(session, user.id)
+    audit.record(session, "staff_activated" if user.active else "staff_deactivated",
+                 clinic_id=user.clinic_id, actor=f"staff:{current_user.id}", staff_id=user.id)
+    session.commit()
+    flash(f"{user.name} is {'active again' if user.active else 'deactivated and signed out'}.")
+    return redirect(url_for("staff.settings"))
+
+
+@bp.post("/settings/staff/<int:user_id>/sign-out")
+@sessions.recent_password(back="staff.settings")
+@requires(Permission.MANAGE_STAFF)
+def settings_staff_sign_out(user_id: int):
+    """Sign a staff member out everywhere (a lost phone, a shared computer)."""
+    user = owned(StaffUser, user_id)
+    session = db.session()
+    sessions.end_all(session, user.id)
+    audit.record(session, "staff_signed_out", clinic_id=user.clinic_id,
+                 actor=f"staff:{current_user.id}", staff_id=user.id)
+    session.commit()
+    flash(f"{user.name} is signed out everywhere.")
+    return redirect(url_for("staff.settings"))
+
+
 @bp.post("/settings/staff/<int:user_id>/clear-throttle")
+@sessions.recent_password(back="staff.settings")
 @requires(Permission.MANAGE_STAFF)
 def settings_clear_throttle(user_id: int):
     """Someone guessing a staff member's password from the same address slows them too (a shared
@@ -175,6 +215,7 @@ def settings_clear_throttle(user_id: int):
 
 
 @bp.post("/settings/api-keys")
+@sessions.recent_password(back="staff.settings")
 @requires(Permission.MANAGE_KEYS)
 def settings_create_key():
     name = request.form.get("name", "").strip()[:80] or "booking system"
@@ -225,6 +266,7 @@ def settings_sender():
 
 
 @bp.post("/settings/api-keys/<int:key_id>/revoke")
+@sessions.recent_password(back="staff.settings")
 @requires(Permission.MANAGE_KEYS)
 def settings_revoke_key(key_id: int):
     key = owned(ApiKey, key_id)
@@ -235,6 +277,7 @@ def settings_revoke_key(key_id: int):
 
 
 @bp.post("/settings/staff/role")
+@sessions.recent_password(back="staff.settings")
 @requires(Permission.MANAGE_STAFF)
 def settings_change_role():
     """Not one's own: the clinic then always keeps the owner who made the change."""
