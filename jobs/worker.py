@@ -92,6 +92,9 @@ def build_scheduler(app: Flask, dispatcher: Dispatcher | None = None) -> Blockin
     if config.RETENTION_DAYS:
         scheduler.add_job(purge_expired, "interval", args=[engine, config.RETENTION_DAYS],
                           hours=24, id="purge", next_run_time=datetime.now(UTC))
+    if config.AUDIT_RETENTION_DAYS:
+        scheduler.add_job(purge_audit, "interval", args=[engine, config.AUDIT_RETENTION_DAYS],
+                          hours=24, id="purge_audit", next_run_time=datetime.now(UTC))
     return scheduler
 
 
@@ -141,6 +144,11 @@ def _listen(url: URL, wake: Callable[[], None]) -> None:
 def purge_expired(engine: Engine, days: int) -> None:
     counts = retention.purge(engine, utcnow() - timedelta(days=days))
     log.info("purged what is older than %d days", days, extra=counts)
+
+
+def purge_audit(engine: Engine, days: int) -> None:
+    gone = retention.purge_audit(engine, utcnow() - timedelta(days=days))
+    log.info("purged audit events older than %d days", days, extra={"audit_events": gone})
 
 
 def run(app: Flask) -> None:

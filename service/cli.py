@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from service import db
 from service.accounts import apikeys
 from service.accounts.passwords import hash_password, new_password_problem
-from service.care import client_import, privacy, retention, scope
+from service.care import audit, client_import, privacy, retention, scope
 from service.care.enrolment import enrol
 from service.care.schemas import VisitIn, check_time_zone, e164
 from service.config import Config, UnsafeSettings
@@ -347,13 +347,45 @@ def erase_client_command(client_id, yes, clinic_id) -> None:
 @click.option("--older-than", "days", type=click.IntRange(min=1),
               help="Days to keep; RETENTION_DAYS by default.")
 def purge_command(days) -> None:
-    """Delete finished messages, inbound messages and audit events older than the retention
-    period (what stays: see service/care/retention.py)."""
+    """Delete finished messages and inbound messages older than the retention period (what
+    stays: see service/care/retention.py; the audit trail has its own, `audit purge`)."""
     days = days or current_app.config["RETENTION_DAYS"]
     if not days:
         raise click.UsageError("give --older-than DAYS (RETENTION_DAYS is not set)")
     counts = retention.purge(db.engine(), utcnow() - timedelta(days=days))
     click.echo(f"older than {days} days: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The audit trail: a hash chain per clinic (service/care/audit.py)."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+@click.option("--clinic", "clinic_id", type=int, help="One clinic's chain; every chain by default.")
+def audit_verify_command(clinic_id) -> None:
+    """Walk the chain(s); exit 1 naming the first broken link."""
+    with Session(db.engine()) as session:
+        for chain in [clinic_id] if clinic_id else audit.chains(session):
+            checked, broken, last = audit.verify(session, chain)
+            name = f"clinic {chain}" if chain else "no clinic"
+            if broken:
+                raise click.ClickException(f"{name}: broken at {broken} (after {checked} rows)")
+            click.echo(f"ok: {checked} rows ({name}, last hash {last or '-'})")
+
+
+@audit_group.command("purge")
+@with_appcontext
+@click.option("--older-than", "days", type=click.IntRange(min=1),
+              help="Days to keep; AUDIT_RETENTION_DAYS by default.")
+def audit_purge_command(days) -> None:
+    """Delete each chain's audit rows older than its retention period, from its start."""
+    days = days or current_app.config["AUDIT_RETENTION_DAYS"]
+    if not days:
+        raise click.UsageError("give --older-than DAYS (AUDIT_RETENTION_DAYS is not set)")
+    gone = retention.purge_audit(db.engine(), utcnow() - timedelta(days=days))
+    click.echo(f"older than {days} days: {gone} audit events")
 
 
 @click.command("send-test-sms")
@@ -383,7 +415,8 @@ def doctor_command() -> None:
 def init_app(app: Flask) -> None:
     for command in (create_api_key_command, demo_command, create_clinic_command,
                     set_sender_command, create_user_command, import_clients_command, export_client_command,
-                    erase_client_command, purge_command, send_test_sms_command, doctor_command):
+                    erase_client_command, purge_command, send_test_sms_command, doctor_command,
+                    audit_group):
         app.cli.add_command(command)
 
 

@@ -104,6 +104,7 @@ class Config:
         # /readyz fails when the oldest due message has waited longer: dispatch is stalled.
         self.READY_MAX_DUE_AGE_SECONDS = _int("READY_MAX_DUE_AGE_SECONDS", 300)
         self.RETENTION_DAYS = _int("RETENTION_DAYS", 0)  # 0: keep everything
+        self.AUDIT_RETENTION_DAYS = _int("AUDIT_RETENTION_DAYS", 0)  # the audit trail's; 0: keep
         # Request bodies above this many bytes are refused with 413 (Flask reads this key too).
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
         # Requests per minute one API key may make (429 past it), counted in the database.

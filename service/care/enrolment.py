@@ -40,7 +40,6 @@ _outbox = Message.__table__
 _INSERT_MESSAGES = insert(_outbox).returning(
     _outbox.c.id, _outbox.c.kind, _outbox.c.channel, _outbox.c.due_at, _outbox.c.status,
     sort_by_parameter_order=True)  # ids in plan order, as the ORM gave them
-_INSERT_AUDIT_EVENT = insert(AuditEvent.__table__)  # created_at: the column default too
 
 
 @dataclass(frozen=True)
@@ -153,9 +152,8 @@ def _write(session: Session, clinic: Clinic, data: VisitIn, now: datetime,
     detail = {"visit_id": visit.id, "superseded": superseded}
     if data.external_id:  # what a retry is compared with (_retried)
         detail["request"] = data.digests()
-    session.execute(_INSERT_AUDIT_EVENT, {
-        "clinic_id": clinic.id, "client_id": client.id, "actor": actor, "action": "visit_enrolled",
-        "detail": detail})
+    audit.record(session, "visit_enrolled", clinic_id=clinic.id, client_id=client.id, actor=actor,
+                 **detail)
     return visit, Written(client=client, appointment=appointment, messages=messages)
 
 

@@ -92,9 +92,8 @@ def erase_client(session: Session, client: Client, now: datetime, actor: str) ->
     session.execute(update(Visit).where(theirs(Visit, client)).values(external_id=None))
     session.execute(update(Escalation).where(theirs(Escalation, client))
                     .values(ack_note=None))
-    session.execute(update(AuditEvent).where(theirs(AuditEvent, client)).values(detail={}))
     client.name, client.phone, client.email = ERASED, None, None
     client.link_version += 1  # every link sent to them stops working
     session.add(client)
-    audit.record(session, "client_erased", clinic_id=client.clinic_id, client_id=client.id,
-                 actor=actor)
+    # Their audit rows stay, chained: only their detail goes, listed in the client_erased row.
+    audit.redact(session, client.id, client.clinic_id, actor)

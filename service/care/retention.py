@@ -1,9 +1,9 @@
 """Retention: what `aftercare purge --older-than DAYS` deletes, and the worker daily when
-RETENTION_DAYS is set.
+RETENTION_DAYS is set; the audit trail has its own, AUDIT_RETENTION_DAYS (`purge_audit`).
 
 Older than the cutoff go: outbox messages that are finished (sent, delivered, undelivered,
-failed, cancelled or skipped, by their due time; never one still to be sent), inbound messages
-(check-ins keep their answer and lose the link to the text), and audit events. Kept whatever
+failed, cancelled or skipped, by their due time; never one still to be sent) and inbound messages
+(check-ins keep their answer and lose the link to the text). Kept whatever
 their age: clinics, staff, clients, visits, appointments, check-ins and escalations, the clinic's
 record of care; one person's data goes with `erase-client`.
 
@@ -13,9 +13,11 @@ holds no lock for long and any number of workers can run it at once.
 
 from datetime import datetime
 
-from sqlalchemy import Column, Table, delete, select, update
+from sqlalchemy import Column, Table, delete, func, or_, select, update
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
+from service.care import audit
 from service.domain.messages import FINISHED
 from service.models import AuditEvent, CheckIn, InboundMessage, Message
 
@@ -24,14 +26,41 @@ CHUNK = 5000
 
 def purge(engine: Engine, cutoff: datetime) -> dict[str, int]:
     """Deletes what is older than `cutoff`; returns how many rows of each table went."""
-    message, inbound, event = Message.__table__, InboundMessage.__table__, AuditEvent.__table__
+    message, inbound = Message.__table__, InboundMessage.__table__
     return {
         "messages": _delete(engine, message, message.c.status.in_(FINISHED),
                             message.c.due_at < cutoff),
         "inbound_messages": _delete(engine, inbound, inbound.c.received_at < cutoff,
                                     detach=CheckIn.__table__.c.inbound_message_id),
-        "audit_events": _delete(engine, event, event.c.created_at < cutoff),
     }
+
+
+def purge_audit(engine: Engine, cutoff: datetime) -> int:
+    """Deletes each audit chain's rows older than `cutoff` from its start only (up to its first
+    younger row), under the chain's lock, and records the last deleted row's hash in an
+    `audit_purged` row, from which `audit.verify` starts. One transaction per chain."""
+    with Session(engine) as session:
+        chains = audit.chains(session)
+    total = 0
+    for clinic_id in chains:
+        with Session(engine) as session:
+            audit.lock_chain(session, clinic_id)
+            first_kept = select(func.min(AuditEvent.id)).where(
+                audit.in_chain(clinic_id), AuditEvent.created_at >= cutoff).scalar_subquery()
+            last = session.execute(
+                select(AuditEvent.id, AuditEvent.hash)
+                .where(audit.in_chain(clinic_id), AuditEvent.created_at < cutoff,
+                       or_(first_kept.is_(None), AuditEvent.id < first_kept))
+                .order_by(AuditEvent.id.desc()).limit(1)).first()
+            if last is None:
+                continue
+            gone = session.execute(delete(AuditEvent).where(
+                audit.in_chain(clinic_id), AuditEvent.id <= last.id)).rowcount
+            audit.record(session, "audit_purged", clinic_id=clinic_id, through_id=last.id,
+                         through_hash=last.hash or "", rows=gone, before=cutoff.isoformat())
+            session.commit()
+        total += gone
+    return total
 
 
 def _delete(engine: Engine, table: Table, *where, detach: Column | None = None) -> int:

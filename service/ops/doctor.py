@@ -63,6 +63,7 @@ RULES = {
     "WEB_WORKERS": (_positive, "more than 0"),
     "WEB_THREADS": (_positive, "more than 0"),
     "RETENTION_DAYS": (lambda v: v >= 0, "0 (keep everything) or more"),
+    "AUDIT_RETENTION_DAYS": (lambda v: v >= 0, "0 (keep everything) or more"),
     "TRUSTED_PROXIES": (lambda v: v >= 0, "0 or more"),
     "SMTP_PORT": (lambda v: 0 < v < 65536, "a port number"),
     "WORKER_METRICS_PORT": (lambda v: 0 <= v < 65536, "a port number, or 0 for none"),

@@ -4,12 +4,13 @@ document is generated from."""
 
 from functools import wraps
 
-from flask import abort, current_app, g, jsonify, request
+from flask import abort, current_app, g, jsonify, make_response, request
 from pydantic import ValidationError
 from sqlmodel import select
 
 from service import db
-from service.accounts.apikeys import OverRate, caller
+from service.accounts.apikeys import PREFIX_LENGTH, OverRate, caller
+from service.care import audit
 from service.care.enrolment import IdempotencyConflict, enrol
 from service.care.escalations import acknowledge
 from service.care.maintenance import suggestion_for
@@ -70,8 +71,13 @@ def require_api_key(view):
             return error(401, "unauthorized", "a valid API key is required: Authorization: Bearer <key>")
         if scope not in found.scopes:
             return error(403, "forbidden", f"this key lacks the {scope!r} scope")
-        g.clinic = found.clinic
-        return view(*args, **kwargs)
+        g.clinic, g.actor = found.clinic, f"api:{raw.strip()[:PREFIX_LENGTH]}"
+        response = make_response(view(*args, **kwargs))
+        if request.method == "GET" and response.status_code == 200:  # the access log: who read what
+            audit.record(db.session(), "api_read", clinic_id=g.clinic.id, actor=g.actor,
+                         client_id=kwargs.get("client_id"), path=request.path)
+            db.session().commit()
+        return response
 
     return wrapper
 

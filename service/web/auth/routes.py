@@ -35,6 +35,9 @@ def login():
             session.commit()
             return redirect(local_path(request.args.get("next")) or url_for("staff.dashboard"))
         error = "That email and password do not match."
+        audit.record(session, "login_failed", clinic_id=user.clinic_id if user else None,
+                     actor="anonymous", email=email)
+        session.commit()
     return render_template("web/auth/login.html", form=form, error=error), 401 if error else 200
 
 

@@ -177,6 +177,7 @@ def search_clients():
         mine(Client, current_user.clinic_id).where(or_(*conditions))
         .order_by(Client.name).limit(8)
     ).all()
+    _saw("clients_searched", None, found=[c.id for c in rows])
     return jsonify([{"id": c.id, "name": c.name, "phone": c.phone, "email": c.email,
                      "language": c.language} for c in rows])
 
@@ -187,6 +188,7 @@ def visit(visit_id: int):
     row = owned(Visit, visit_id)
     session = db.session()
     client = session.get(Client, row.client_id)
+    _saw("visit_viewed", client.id, visit_id=row.id)
     messages = session.exec(mine(Message, row.clinic_id).where(Message.visit_id == row.id)
                             .order_by(Message.due_at, Message.id)).all()
     return render_template("web/staff/visit.html", visit=row, client=client, messages=messages)
@@ -196,6 +198,7 @@ def visit(visit_id: int):
 @requires(Permission.VIEW_CLIENTS)
 def client_page(client_id: int):
     client = owned(Client, client_id)
+    _saw("client_viewed", client.id)
     session = db.session()
     visits = session.exec(select(Visit).where(theirs(Visit, client))
                           .order_by(Visit.occurred_at.desc())).all()
@@ -237,6 +240,7 @@ def set_language(client_id: int):
 @requires(Permission.EXPORT)
 def export(client_id: int):
     client = owned(Client, client_id)
+    _saw("client_exported", client.id)
     body = jsonify(export_client(db.session(), client, utcnow()))
     return Response(body.get_data(), mimetype="application/json", headers={
         "Content-Disposition": f'attachment; filename="client-{client.id}.json"'})
@@ -270,3 +274,10 @@ def revoke_link(client_id: int):
     flash("Old links no longer work. " + (f"A new link is on its way by {by}." if channels else
           "No new link was sent: the client has no phone or email we may use."))
     return redirect(url_for("staff.client_page", client_id=client.id))
+
+
+def _saw(action: str, client_id: int | None, **detail) -> None:
+    """Who saw what, committed at once: the access log (a page view writes nothing else)."""
+    audit.record(db.session(), action, clinic_id=current_user.clinic_id, client_id=client_id,
+                 actor=f"staff:{current_user.id}", **detail)
+    db.session().commit()
