@@ -340,6 +340,8 @@ class Escalation(SQLModel, table=True):
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
+    # Each clinic's chain read from its end (service/care/audit.py) in one probe.
+    __table_args__ = (sa.Index("ix_audit_event_clinic_chain", "clinic_id", "id"),)
     id: int | None = Field(default=None, primary_key=True)
     clinic_id: int | None = Field(default=None, foreign_key="clinic.id", index=True)
     client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
