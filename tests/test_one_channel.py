@@ -134,7 +134,8 @@ def test_the_owner_sets_both_channels_on_the_settings_page(client, clinic, sessi
             "quiet_end": "08:00", "on_call_phones": "", "on_call_emails": "",
             "maintenance_weeks": "3", "weekly_visits": "3", "renotify_minutes": "30",
             "renotify_max": "3", "hydration_after": "2", "heat_after": "6", "checkin_after": "24",
-            "followup_after": "72", "reminder_before": "24", "both_channels": "on",
+            "followup_after": "72", "reminder_before": "24", "idle_timeout_minutes": "30",
+            "both_channels": "on",
             **{f"kind_{kind}": "on" for kind in PLAN}}
     assert client.post("/settings", data=form).status_code == 302
     session.expire_all()
