@@ -141,6 +141,7 @@ def test_opt_out_asks_first_and_can_be_undone(page, live, db, enrolled):
     open_without_cookies(page, link)
     assert "You can also answer our texts" in page.inner_text("body")
     page.click("text=Stop texts or emails…")
+    page.wait_for_url("**/optout")  # a link: count() below would not wait for the page to load
     confirm = page.locator("[data-testid=optout-confirm]")
     assert confirm.get_by_label("Stop texts", exact=True).count() == 1
     assert confirm.get_by_label("Stop both texts and emails").count() == 1
