@@ -75,6 +75,8 @@ class Clinic(SQLModel, table=True):
     both_channels: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     # A staff session unused this long ends (the clinic's choice; sessions also have a lifetime).
     idle_timeout_minutes: int = Field(default=30, sa_column_kwargs={"server_default": "30"})
+    # Every staff member must sign in with a second factor (TOTP) as well as the password.
+    require_totp: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     # Per-clinic plan changes: {"disabled_kinds": [...], "<kind>_minutes": offset}
     plan_overrides: dict = _json(dict)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -109,6 +111,10 @@ class StaffUser(SQLModel, table=True):
     # Deactivated staff cannot log in and their sessions end (kept, not deleted: the audit trail
     # and acknowledgements name them).
     active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    # The second factor: the TOTP secret once enrolment is confirmed (None: no second factor), and
+    # the last time step accepted, so that one code cannot be used twice.
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_last_step: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
     # What Flask-Login asks of a user.
@@ -144,6 +150,29 @@ class StaffSession(SQLModel, table=True):
     reauth_at: datetime | None = _when()  # the password confirmed again, for sensitive actions
     ended_at: datetime | None = _when()
     remote_addr: str | None = Field(default=None, max_length=64)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A single-use code that stands in for the second factor; only its SHA-256 is kept."""
+
+    __tablename__ = "recovery_code"
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff_user.id", index=True)
+    code_hash: str = Field(max_length=64)
+    used_at: datetime | None = _when()
+
+
+class StaffToken(SQLModel, table=True):
+    """A one-time link sent by email (an invitation, a password reset): the id is the SHA-256 of
+    the link's random token; it works once, before it expires."""
+
+    __tablename__ = "staff_token"
+    id: str = Field(primary_key=True, max_length=64)
+    staff_id: int = Field(foreign_key="staff_user.id", index=True)
+    purpose: str = Field(max_length=8)  # invite | reset
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = _when()
 
 
 class LoginAttempt(SQLModel, table=True):
@@ -283,11 +312,15 @@ class Message(SQLModel, table=True):
     delivered_at: datetime | None = _when()
     status_updated_at: datetime | None = _when()
     dedupe_key: str = Field(max_length=120, unique=True)
+    # The staff member who wrote it (a STAFF_REPLY from the inbox); None for everything automatic.
+    staff_id: int | None = Field(default=None, foreign_key="staff_user.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class InboundMessage(SQLModel, table=True):
     __tablename__ = "inbound_message"
+    # The clinic's inbox, newest first.
+    __table_args__ = (sa.Index("ix_inbound_message_clinic_received", "clinic_id", "received_at"),)
     id: int | None = Field(default=None, primary_key=True)
     provider_sid: str = Field(max_length=64, unique=True)
     clinic_id: int | None = Field(default=None, foreign_key="clinic.id", index=True)
@@ -298,6 +331,9 @@ class InboundMessage(SQLModel, table=True):
     intent: str | None = Field(default=None, max_length=32)
     language: str | None = Field(default=None, max_length=5)  # what the client wrote in
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The inbox's unread state, one per clinic: when a staff member first opened it, and who.
+    read_at: datetime | None = _when()
+    read_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
 
 
 class CheckIn(SQLModel, table=True):
@@ -314,6 +350,9 @@ class CheckIn(SQLModel, table=True):
     form_id: str | None = Field(default=None, max_length=64, unique=True)
     inbound_message_id: int | None = Field(default=None, foreign_key="inbound_message.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # As for InboundMessage: a web check-in is in the inbox too.
+    read_at: datetime | None = _when()
+    read_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
 
 
 class Escalation(SQLModel, table=True):

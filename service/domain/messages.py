@@ -55,6 +55,11 @@ class MessageKind(StrEnum):
     PAGE_LINK = "page_link"
     # An escalation's alert to the on-call staff (care/escalations.py)
     STAFF_ALERT = "staff_alert"
+    # A staff member's own text to a client, from the inbox
+    STAFF_REPLY = "staff_reply"
+    # Emails to staff about their account: an invitation, a password reset link
+    STAFF_INVITE = "staff_invite"
+    PASSWORD_RESET = "password_reset"
 
 
 class CancelReason(StrEnum):
