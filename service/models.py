@@ -54,6 +54,7 @@ class Clinic(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
     phone: str = Field(max_length=20)
+    address: str | None = Field(default=None, max_length=200)
     # The clinic's own sender: a number in E.164 or a Messaging Service SID (MG + 32 hex), of the
     # installation's Twilio account. None: the global TWILIO_FROM_NUMBER or
     # TWILIO_MESSAGING_SERVICE_SID (one clinic only; `doctor` says so).
@@ -248,6 +249,28 @@ class Visit(SQLModel, table=True):
     pain_before: int | None = None
     pain_after: int | None = None
     channels: list[str] = _json()
+    # The contraindication checklist as answered at this visit: [] "none of these apply", the keys
+    # ticked (domain/contraindications.py), None not screened (an API enrolment that did not say).
+    contraindications: list[str] | None = Field(default=None, sa_type=sa.JSON, nullable=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ScreeningReview(SQLModel, table=True):
+    """A contraindication ticked at a visit: the session's aftercare still goes, but back-walking
+    rebooking waits for a clinician's review (or the owner's approval of an override request)."""
+
+    __tablename__ = "screening_review"
+    id: int | None = Field(default=None, primary_key=True)
+    clinic_id: int = Field(foreign_key="clinic.id", index=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    contraindications: list[str] = _json()
+    status: str = Field(default="open", max_length=20)  # open | override_requested | approved | closed
+    requested_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    request_reason: str | None = Field(default=None, max_length=500)
+    decided_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    decided_at: datetime | None = _when()
+    note: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
