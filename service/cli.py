@@ -15,7 +15,7 @@ from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlmodel import Session, select
 
 from service import db
-from service.accounts import apikeys
+from service.accounts import apikeys, tokens
 from service.accounts.passwords import hash_password, new_password_problem
 from service.care import audit, client_import, privacy, retention, scope
 from service.care.enrolment import enrol
@@ -26,6 +26,7 @@ from service.messaging.channels import SendError
 from service.messaging.channels.sms_twilio import check_messaging_service
 from service.models import Client, Clinic, StaffUser, utcnow
 from service.ops import doctor, logs
+from service.web.auth import sessions, throttle
 
 DEMO_CLINIC = "Demo Back Walking Studio"
 
@@ -260,6 +261,94 @@ def create_user_command(clinic_id, email, name, role, password) -> None:
         click.echo(f"created {role} {email} (user {user.id}) for clinic {clinic_id}")
 
 
+@click.command("invite-staff")
+@with_appcontext
+@click.argument("clinic_id", type=int)
+@click.argument("email", type=EMAIL)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice([str(role) for role in Role]), default=Role.CLINICIAN.value,
+              show_default=True, help="What they may do: the table in service/domain/roles.py.")
+def invite_staff_command(clinic_id, email, name, role) -> None:
+    """Invite a staff member by email: a link to choose their password (once, for 7 days), sent
+    by the worker and printed here too (for an installation with no SMTP yet). Again for the
+    same email: a new link, the older one dead."""
+    with Session(db.engine()) as session:
+        _get(session, Clinic, clinic_id)
+        user = session.exec(select(StaffUser).where(StaffUser.email == email)).first()
+        if user and user.clinic_id != clinic_id:
+            raise click.ClickException(f"{email} has a login at clinic {user.clinic_id}")
+        if user is None:  # a random password nobody knows until the link sets one
+            user = StaffUser(clinic_id=clinic_id, email=email, name=name, role=role,
+                             password_hash=hash_password(secrets.token_urlsafe(32)))
+            session.add(user)
+            session.flush()
+        link = tokens.issue(session, user, tokens.INVITE, current_app.config["PUBLIC_BASE_URL"],
+                            utcnow())
+        audit.record(session, "staff_invited", clinic_id=clinic_id, actor="cli", staff_id=user.id,
+                     role=user.role)
+        click.echo(f"invited {user.role} {email} (user {user.id}); the link, once, for 7 days:\n{link}")
+        session.commit()
+
+
+def _staff(session: Session, email: str) -> StaffUser:
+    user = session.exec(select(StaffUser).where(StaffUser.email == email)).first()
+    if user is None:
+        raise click.ClickException(f"no staff login with the email {email}")
+    return user
+
+
+@click.command("set-password")
+@with_appcontext
+@click.argument("email", type=EMAIL)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Asked for when not given (better: it stays out of the shell history).")
+def set_password_command(email, password) -> None:
+    """Set a staff member's password (one who cannot use the reset email): every session of
+    theirs ends, and their failed logins are forgotten."""
+    if problem := new_password_problem(password):
+        raise click.BadParameter(problem, param_hint="password")
+    with Session(db.engine()) as session:
+        user = _staff(session, email)
+        user.password_hash = hash_password(password)
+        session.add(user)
+        ended = sessions.end_all(session, user.id)
+        throttle.clear(session, email)
+        audit.record(session, "password_set", clinic_id=user.clinic_id, actor="cli",
+                     staff_id=user.id)
+        session.commit()
+    click.echo(f"new password for {email}; {ended} session(s) ended")
+
+
+def _set_active(email: str, active: bool) -> None:
+    with Session(db.engine()) as session:
+        user = _staff(session, email)
+        user.active = active
+        session.add(user)
+        ended = 0 if active else sessions.end_all(session, user.id)
+        audit.record(session, "staff_activated" if active else "staff_deactivated",
+                     clinic_id=user.clinic_id, actor="cli", staff_id=user.id)
+        session.commit()
+    click.echo(f"{email} is active again" if active else
+               f"{email} is deactivated; {ended} session(s) ended")
+
+
+@click.command("deactivate-user")
+@with_appcontext
+@click.argument("email", type=EMAIL)
+def deactivate_user_command(email) -> None:
+    """A staff member can no longer log in, and every session of theirs ends (kept, not
+    deleted: the audit trail names them)."""
+    _set_active(email, False)
+
+
+@click.command("reactivate-user")
+@with_appcontext
+@click.argument("email", type=EMAIL)
+def reactivate_user_command(email) -> None:
+    """A deactivated staff member can log in again."""
+    _set_active(email, True)
+
+
 @click.command("import-clients")
 @with_appcontext
 @click.argument("clinic_id", type=int)
@@ -414,7 +503,9 @@ def doctor_command() -> None:
 
 def init_app(app: Flask) -> None:
     for command in (create_api_key_command, demo_command, create_clinic_command,
-                    set_sender_command, create_user_command, import_clients_command, export_client_command,
+                    set_sender_command, create_user_command, invite_staff_command,
+                    set_password_command, deactivate_user_command, reactivate_user_command,
+                    import_clients_command, export_client_command,
                     erase_client_command, purge_command, send_test_sms_command, doctor_command,
                     audit_group):
         app.cli.add_command(command)

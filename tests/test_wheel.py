@@ -75,7 +75,8 @@ def test_the_wheel_carries_templates_static_files_translations_and_migrations(wh
                      "service/templates/messages/en/sms/window_start.txt",
                      "service/templates/messages/es/email/base.html", "service/static/app.css",
                      "service/translations/es/LC_MESSAGES/messages.mo", "service/migrations/env.py",
-                     "service/migrations/script.py.mako", "jobs/worker.py"):
+                     "service/migrations/script.py.mako", "jobs/worker.py",
+                     "service/accounts/common-passwords.txt"):
         assert required in names, required
     versions = {p.name for p in (ROOT / "service" / "migrations" / "versions").glob("*.py")}
     assert versions == {Path(n).name for n in names if n.startswith("service/migrations/versions/")}

@@ -1,11 +1,16 @@
 """Staff passwords: the policy for a new one, and hashing with argon2id."""
 
+from functools import cache
+from pathlib import Path
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-# Length is the one rule (NIST SP 800-63B: length over composition rules); the CLI and the
-# settings page both ask new_password_problem, so they cannot drift apart.
+# NIST SP 800-63B: length, and not one of the passwords guessers try first (no composition
+# rules). Every place a password is set asks new_password_problem (the CLI, the settings page,
+# a password change, an invitation, a reset), so they cannot drift apart.
 MIN_LENGTH = 12
+COMMON = Path(__file__).with_name("common-passwords.txt")
 
 _hasher = PasswordHasher()
 
@@ -14,7 +19,17 @@ def new_password_problem(password: str) -> str | None:
     """Why a new password is refused, or None when it is acceptable."""
     if len(password) < MIN_LENGTH:
         return f"use at least {MIN_LENGTH} characters"
+    if password.lower() in _common():
+        return "that is one of the most common passwords; choose another"
     return None
+
+
+@cache
+def _common() -> frozenset[str]:
+    """The shipped list, lower-cased, read once per process (most of it is shorter than
+    MIN_LENGTH, but guessers try it whatever our minimum is)."""
+    lines = COMMON.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.lower() for line in lines if line and not line.startswith("#"))
 
 
 def hash_password(password: str) -> str:

@@ -2,8 +2,10 @@
 RETENTION_DAYS is set; the audit trail has its own, AUDIT_RETENTION_DAYS (`purge_audit`).
 
 Older than the cutoff go: outbox messages that are finished (sent, delivered, undelivered,
-failed, cancelled or skipped, by their due time; never one still to be sent) and inbound messages
-(check-ins keep their answer and lose the link to the text). Kept whatever
+failed, cancelled or skipped, by their due time; never one still to be sent), inbound messages
+(check-ins keep their answer and lose the link to the text), and what logins leave behind: staff
+sessions last seen before it (ended, or dead by the idle timeout, at most 4 hours), failed login
+attempts (counted for a day at most) and one-time links expired before it. Kept whatever
 their age: clinics, staff, clients, visits, appointments, check-ins and escalations, the clinic's
 record of care; one person's data goes with `erase-client`.
 
@@ -19,7 +21,15 @@ from sqlmodel import Session
 
 from service.care import audit
 from service.domain.messages import FINISHED
-from service.models import AuditEvent, CheckIn, InboundMessage, Message
+from service.models import (
+    AuditEvent,
+    CheckIn,
+    InboundMessage,
+    LoginAttempt,
+    Message,
+    StaffSession,
+    StaffToken,
+)
 
 CHUNK = 5000
 
@@ -27,11 +37,16 @@ CHUNK = 5000
 def purge(engine: Engine, cutoff: datetime) -> dict[str, int]:
     """Deletes what is older than `cutoff`; returns how many rows of each table went."""
     message, inbound = Message.__table__, InboundMessage.__table__
+    sessions, attempts, links = (StaffSession.__table__, LoginAttempt.__table__,
+                                 StaffToken.__table__)
     return {
         "messages": _delete(engine, message, message.c.status.in_(FINISHED),
                             message.c.due_at < cutoff),
         "inbound_messages": _delete(engine, inbound, inbound.c.received_at < cutoff,
                                     detach=CheckIn.__table__.c.inbound_message_id),
+        "staff_sessions": _delete(engine, sessions, sessions.c.last_seen_at < cutoff),
+        "login_attempts": _delete(engine, attempts, attempts.c.at < cutoff),
+        "staff_links": _delete(engine, links, links.c.expires_at < cutoff),
     }
 
 

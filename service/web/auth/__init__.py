@@ -1,7 +1,7 @@
-"""Staff login and logout."""
+"""Staff login and logout, and the one-time links (invitation, password reset)."""
 
 from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from service.web.auth import routes  # noqa: E402,F401
+from service.web.auth import links, routes  # noqa: E402,F401

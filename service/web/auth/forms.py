@@ -15,3 +15,13 @@ class ConfirmForm(FlaskForm):
 class PasswordForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=200)])
     new_password = PasswordField("New password", validators=[DataRequired(), Length(max=200)])
+
+
+class NewPasswordForm(FlaskForm):
+    """An invitation's first password, or a reset's new one."""
+
+    password = PasswordField("New password", validators=[DataRequired(), Length(max=200)])
+
+
+class ResetRequestForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])

@@ -2,6 +2,7 @@
 staff accounts and API keys."""
 
 import re
+import secrets
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,7 @@ from flask_login import current_user
 from sqlmodel import select
 
 from service import db
-from service.accounts import apikeys, passwords
+from service.accounts import apikeys, passwords, tokens
 from service.care import audit
 from service.care.schemas import check_time_zone, e164
 from service.care.scope import mine
@@ -138,9 +139,10 @@ def settings_add_staff():
     password = request.form.get("password", "")
     role = request.form.get("role") if request.form.get("role") in ROLES else Role.CLINICIAN
     session = db.session()
-    if not name or "@" not in email or passwords.new_password_problem(password):
+    problem = passwords.new_password_problem(password)
+    if not name or "@" not in email or problem:
         flash(f"A name, an email and a password of at least {passwords.MIN_LENGTH} characters "
-              "are needed.")
+              "are needed." + (f" Password: {problem}." if problem else ""))
         return redirect(url_for("staff.settings"))
     password_hash = passwords.hash_password(password)  # hashed either way: the same time taken
     existing = session.exec(select(StaffUser).where(StaffUser.email == email)).first()
@@ -158,6 +160,64 @@ def settings_add_staff():
     # The answer stays true in both cases; the staff list below shows who was added (an
     # invitation by email, issue 15 item 3, is where this closes fully).
     flash(f"If that email has no account yet, {name} can now log in; your staff are listed below.")
+    return redirect(url_for("staff.settings"))
+
+
+@bp.post("/settings/staff/invite")
+@sessions.recent_password(back="staff.settings")
+@requires(Permission.MANAGE_STAFF)
+def settings_invite_staff():
+    """A new staff member by email: no usable password until they choose one through the
+    link (accounts/tokens.py). An email used at another clinic gets the same answer as a new
+    one, and nothing is added or sent (see settings_add_staff)."""
+    here = clinic()
+    email = request.form.get("email", "").strip().lower()
+    name = request.form.get("name", "").strip()[:120]
+    role = request.form.get("role")
+    try:
+        _email(email)
+    except ValueError as exc:
+        return _page(here, errors={"invite_email": str(exc)})
+    if not name or role not in ROLES:
+        return _page(here, errors={"invite_name" if not name else "invite_role":
+                                   "a name is needed" if not name else "choose a role"})
+    session = db.session()
+    existing = session.exec(select(StaffUser).where(StaffUser.email == email)).first()
+    if existing and existing.clinic_id == here.id:
+        flash("That email is already on your staff: send them a new invitation from the list.")
+        return redirect(url_for("staff.settings"))
+    if existing is None:
+        # A random password nobody knows: no usable one, and a login attempt costs the same.
+        user = StaffUser(clinic_id=here.id, email=email, name=name, role=role,
+                         password_hash=passwords.hash_password(secrets.token_urlsafe(32)))
+        session.add(user)
+        session.flush()
+        tokens.issue(session, user, tokens.INVITE, current_app.extensions["aftercare.config"]
+                     .PUBLIC_BASE_URL, utcnow())
+        audit.record(session, "staff_invited", clinic_id=here.id, actor=f"staff:{current_user.id}",
+                     staff_id=user.id, role=role)
+        session.commit()
+    flash(f"If that email has no account yet, {name} gets an invitation by email; it works "
+          "once, for 7 days.")
+    return redirect(url_for("staff.settings"))
+
+
+@bp.post("/settings/staff/<int:user_id>/invite")
+@sessions.recent_password(back="staff.settings")
+@requires(Permission.MANAGE_STAFF)
+def settings_reinvite_staff(user_id: int):
+    """A new invitation (lost, expired): the older link stops working."""
+    user = owned(StaffUser, user_id)
+    if not user.active:
+        flash(f"{user.name} is deactivated: reactivate them first.")
+        return redirect(url_for("staff.settings"))
+    session = db.session()
+    tokens.issue(session, user, tokens.INVITE, current_app.extensions["aftercare.config"]
+                 .PUBLIC_BASE_URL, utcnow())
+    audit.record(session, "staff_invite_resent", clinic_id=user.clinic_id,
+                 actor=f"staff:{current_user.id}", staff_id=user.id)
+    session.commit()
+    flash(f"A new invitation is on its way to {user.email}; the older link no longer works.")
     return redirect(url_for("staff.settings"))
 
 
