@@ -308,3 +308,23 @@ def test_the_purge_clears_dead_sessions_old_login_failures_and_expired_links(
     assert [row.last_seen_at for row in session.exec(select(StaffSession))] == [
         NOW + timedelta(days=100)]
     assert session.exec(select(LoginAttempt)).all() == session.exec(select(StaffToken)).all() == []
+
+
+def test_inviting_wants_the_password_again_and_then_returns_to_the_settings_page(
+        app, session, clinic):
+    owner = make_staff(session, clinic[0], "owner@clinic.example")
+    with at(NOW) as clock:
+        browser = logged_in(app, owner.email)
+        clock.tick(timedelta(minutes=11))
+        asked = post(browser, "/settings/staff/invite", "/settings", name="Noor",
+                     email="noor@clinic.example", role="clinician")
+        assert asked.headers["Location"] == "/confirm-password?next=/settings"
+        assert session.exec(select(Message)).all() == []  # nothing sent before the password
+        page = browser.get(asked.headers["Location"])
+        back = browser.post(asked.headers["Location"],
+                            data={"password": PASSWORD, "csrf_token": csrf_token(page)})
+        assert back.headers["Location"] == "/settings"  # the page the form was on
+        assert post(browser, "/settings/staff/invite", "/settings", name="Noor",
+                    email="noor@clinic.example", role="clinician").status_code == 302
+    [message] = session.exec(select(Message)).all()
+    assert message.recipient == "noor@clinic.example"
