@@ -9,7 +9,7 @@ from service import db
 from service.accounts.passwords import hash_password, new_password_problem, verify_password
 from service.care import audit
 from service.models import StaffUser
-from service.web.auth import bp, sessions, throttle
+from service.web.auth import bp, sessions, throttle, two_factor
 from service.web.auth.forms import ConfirmForm, LoginForm, PasswordForm
 from service.web.security import local_path
 
@@ -30,6 +30,9 @@ def login():
         matches = verify_password(user.password_hash if user else _NO_ACCOUNT, form.password.data)
         if user and matches and user.active:  # deactivated: the same answer as a wrong password
             throttle.succeeded(session, attempt)
+            if two_factor.needed(user):  # no session until the code comes (audited then)
+                session.commit()
+                return redirect(two_factor.pend(user))
             sessions.start(session, user)
             audit.record(session, "staff_login", clinic_id=user.clinic_id, actor=f"staff:{user.id}")
             session.commit()

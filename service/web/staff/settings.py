@@ -11,7 +11,7 @@ from flask_login import current_user
 from sqlmodel import select
 
 from service import db
-from service.accounts import apikeys, passwords, tokens
+from service.accounts import apikeys, passwords, tokens, totp
 from service.care import audit
 from service.care.schemas import check_time_zone, e164
 from service.care.scope import mine
@@ -55,6 +55,7 @@ def _parse_clinic_form(form) -> tuple[dict, dict]:
     take("idle_timeout_minutes", lambda v: _between(int(v), 5, 240))
     changes["use_suggested_interval"] = form.get("use_suggested_interval") == "on"
     changes["both_channels"] = form.get("both_channels") == "on"
+    changes["require_totp"] = form.get("require_totp") == "on"
     overrides = {"disabled_kinds": [k for k in PLAN_KINDS if form.get(f"kind_{k}") != "on"]}
     for name in OFFSETS:
         try:
@@ -90,6 +91,9 @@ def settings():
         changes, errors = _parse_clinic_form(request.form)
         if not errors:
             changes["plan_overrides"]["wording"] = here.plan_overrides.get("wording", {})
+            if changes["require_totp"] != here.require_totp:
+                audit.record(db.session(), "totp_requirement_changed", clinic_id=here.id,
+                             actor=f"staff:{current_user.id}", required=changes["require_totp"])
             for name, value in changes.items():
                 setattr(here, name, value)
             here.plan_settings()  # validates the combination before it is stored
@@ -271,6 +275,22 @@ def settings_clear_throttle(user_id: int):
                  actor=f"staff:{current_user.id}", staff_id=user.id)
     session.commit()
     flash(f"{user.name} can log in again at once.")
+    return redirect(url_for("staff.settings"))
+
+
+@bp.post("/settings/staff/<int:user_id>/two-factor/reset")
+@sessions.recent_password(back="staff.settings")
+@requires(Permission.MANAGE_STAFF)
+def settings_reset_two_factor(user_id: int):
+    """A lost phone: the staff member logs in with the password alone, or enrols again at once
+    if the clinic requires a second factor."""
+    user = owned(StaffUser, user_id)
+    session = db.session()
+    totp.disable(session, user)
+    audit.record(session, "totp_reset", clinic_id=user.clinic_id,
+                 actor=f"staff:{current_user.id}", staff_id=user.id)
+    session.commit()
+    flash(f"{user.name}'s second factor is reset: they set up a new one at their next login.")
     return redirect(url_for("staff.settings"))
 
 
