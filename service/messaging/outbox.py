@@ -300,6 +300,22 @@ def reopen_texts_to(db: Session | Connection, phone: str, clinic_ids: list[int],
     ).values(status=MessageStatus.PENDING, error_code=None))
 
 
+def readdress(db: Session | Connection, client_id: int, channel: str, old: str,
+              new: str | None) -> None:
+    """Staff changed the client's number or address: what is still to go to the old one (pending,
+    or cancelled only for its channel, so able to go again) goes to the new one. With no new one,
+    the pending rows are cancelled as channel_changed (a plan message comes back when the client
+    has a way again: enrolment.replan_channels)."""
+    mine = (Message.client_id == client_id, Message.channel == channel, Message.recipient == old)
+    if new is None:
+        _cancel_pending(db, CancelReason.CHANNEL_CHANGED, *mine)
+        return
+    db.execute(update(Message).where(*mine, or_(
+        Message.status == MessageStatus.PENDING,
+        (Message.status == MessageStatus.CANCELLED) & Message.error_code.in_(REOPENABLE),
+    )).values(recipient=new))
+
+
 def add_once(conn: Connection, rows: list[dict]) -> None:
     """New rows by dedupe key: a key already there, whatever its status, is left as it is."""
     if rows:

@@ -3,10 +3,11 @@
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from pydantic import ValidationError
 from sqlmodel import or_, select
+from werkzeug.datastructures import MultiDict
 
 from service import db
 from service.care import audit
@@ -21,6 +22,7 @@ from service.domain.contraindications import CONTRAINDICATIONS, screen
 from service.domain.escalation import URGENT
 from service.domain.roles import Permission
 from service.messaging import phones
+from service.messaging.links import client_page_url
 from service.models import (
     Appointment,
     CheckIn,
@@ -154,10 +156,20 @@ def enrol():
                 session.commit()
             return redirect(url_for("staff.visit", visit_id=visit.id))
     status = 422 if errors or warning else 200
-    return render_template("web/staff/enrol.html", clinic=here, form=request.form,
+    form = request.form
+    if request.method == "GET" and request.args.get("client", type=int):  # a returning client
+        form = _client_fields(owned(Client, request.args.get("client", type=int)))
+    return render_template("web/staff/enrol.html", clinic=here, form=form,
                            errors={k.removeprefix("client."): v for k, v in errors.items()},
                            warning=warning, contraindications=CONTRAINDICATIONS,
                            languages=LANGUAGES), status
+
+
+def _client_fields(client: Client) -> MultiDict:
+    """The enrol form filled in with a known client's details and consent."""
+    consented = client.sms_consent_at and not client.sms_opted_out_at
+    return MultiDict({"name": client.name, "phone": client.phone or "", "email": client.email or "",
+                      "language": client.language} | ({"sms_consent": "on"} if consented else {}))
 
 
 @bp.post("/clients/search")
@@ -198,7 +210,10 @@ def visit(visit_id: int):
 @requires(Permission.VIEW_CLIENTS)
 def client_page(client_id: int):
     client = owned(Client, client_id)
-    _saw("client_viewed", client.id)
+    # The page link is the client's credential: shown to those who keep it, and logged as seen.
+    page_link = current_user.can(Permission.ENROL) and client_page_url(
+        current_app.extensions["aftercare.config"], client.id, client.link_version)
+    _saw("client_viewed", client.id, **({"link_shown": True} if page_link else {}))
     session = db.session()
     visits = session.exec(select(Visit).where(theirs(Visit, client))
                           .order_by(Visit.occurred_at.desc())).all()
@@ -216,7 +231,7 @@ def client_page(client_id: int):
     return render_template("web/staff/client.html", client=client, visits=visits,
                            messages=messages, checkins=checkins, escalations=escalations,
                            appointments=appointments, chart=chart, languages=LANGUAGES,
-                           acknowledgers=acknowledgers,
+                           acknowledgers=acknowledgers, page_link=page_link,
                            suggestion=suggestion_for(session, client))
 
 
