@@ -26,6 +26,9 @@ def enrol(client) -> tuple[str, list[str]]:
     """Turns the second factor on for the logged-in user: (secret, recovery codes)."""
     page = client.get("/account/two-factor").get_data(as_text=True)
     secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', page).group(1)
+    with client.session_transaction() as flask_session:  # a readable cookie: only a nonce
+        assert secret not in repr(dict(flask_session))
+    assert client.get("/account/two-factor").get_data(as_text=True).count(secret) == 1  # the same
     assert 'src="data:image/svg+xml' in page  # the QR code, rendered here, no script
     done = post(client, "/account/two-factor", "/account/two-factor",
                 code=pyotp.TOTP(secret).now())

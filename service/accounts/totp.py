@@ -7,7 +7,9 @@ a proxy's log cannot be used again. Recovery codes are kept as SHA-256 digests, 
 they are long and random, so a slow hash buys nothing.
 """
 
+import base64
 import hashlib
+import hmac
 import secrets
 
 import pyotp
@@ -23,8 +25,12 @@ WINDOW = 1  # steps either side of now
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: codes are copied from paper
 
 
-def new_secret() -> str:
-    return pyotp.random_base32()
+def enrolling_secret(key: str, staff_id: int, nonce: str) -> str:
+    """The secret offered at enrolment, derived from the app's SECRET_KEY and a random nonce: the
+    page keeps only the nonce in the Flask session, whose cookie is signed but readable, so a
+    cookie captured then does not hold a second factor."""
+    digest = hmac.new(key.encode(), f"totp:{staff_id}:{nonce}".encode(), "sha256").digest()
+    return base64.b32encode(digest[:20]).decode()  # 160 bits, as pyotp.random_base32
 
 
 def qr_data_uri(secret: str, email: str) -> str:

@@ -9,9 +9,10 @@ A clinic that requires it lets a staff member without one log in, but the gate b
 request of that session to enrolment until it is done.
 """
 
+import secrets
 from datetime import timedelta
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
@@ -97,13 +98,14 @@ def login_code():
 @login_required
 @sessions.recent_password()
 def two_factor():
-    """Enrol (a new secret waits in the Flask session until a code from it comes back), or see
-    that it is on and turn it off."""
+    """Enrol (a new secret, whose nonce waits in the Flask session until a code from it comes
+    back), or see that it is on and turn it off."""
     user, back = current_user._get_current_object(), local_path(request.args.get("next"))
     here = db.session().get(Clinic, user.clinic_id)
     if user.totp_secret:
         return _status_page(user, here, OffForm())
-    secret = session.setdefault(_SECRET, totp.new_secret())
+    secret = totp.enrolling_secret(current_app.secret_key, user.id,
+                                   session.setdefault(_SECRET, secrets.token_urlsafe(16)))
     form, error = CodeForm(), None
     if form.is_submitted() and not form.validate():
         error = _errors(form)
