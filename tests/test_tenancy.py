@@ -13,7 +13,16 @@ from sqlmodel import SQLModel
 
 from service.accounts import apikeys
 from service.care import scope
-from service.models import ApiKey, CheckIn, Client, Escalation, InboundMessage, StaffUser, Visit
+from service.models import (
+    ApiKey,
+    CheckIn,
+    Client,
+    Escalation,
+    InboundMessage,
+    ScreeningReview,
+    StaffUser,
+    Visit,
+)
 from tests.conftest import BOTH_BACKENDS, FROM_NUMBER, make_clinic
 from tests.helpers import NOW, PHONE, enrol
 from tests.web_helpers import csrf_token, log_in, make_staff
@@ -36,6 +45,8 @@ def reply(session, client: Client, body: str, *, linked: bool = True) -> Inbound
                         inbound_message_id=inbound.id, created_at=NOW))
     session.add(Escalation(clinic_id=client.clinic_id, client_id=client.id, severity="concern",
                            reasons=["said worse"], ack_note=f"called {client.name}"))
+    session.add(ScreeningReview(clinic_id=client.clinic_id, client_id=client.id,
+                                contraindications=["osteoporosis"]))
     session.commit()
     return inbound
 
