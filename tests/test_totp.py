@@ -13,50 +13,21 @@ from sqlmodel import select
 from service.models import AuditEvent, Clinic, RecoveryCode, StaffSession, StaffUser
 from tests.conftest import BOTH_BACKENDS, make_clinic
 from tests.helpers import NOW
-from tests.web_helpers import PASSWORD, csrf_token, log_in, make_staff
-
-STEP = timedelta(seconds=30)
+from tests.web_helpers import (
+    PASSWORD,
+    STEP,
+    code_step,
+    csrf_token,
+    enrol,
+    enrolled,
+    log_in,
+    make_staff,
+    password_step,
+)
 
 
 def post(client, path: str, page: str, **data):
     return client.post(path, data={**data, "csrf_token": csrf_token(client.get(page))})
-
-
-def enrol(client) -> tuple[str, list[str]]:
-    """Turns the second factor on for the logged-in user: (secret, recovery codes)."""
-    page = client.get("/account/two-factor").get_data(as_text=True)
-    secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', page).group(1)
-    with client.session_transaction() as flask_session:  # a readable cookie: only a nonce
-        assert secret not in repr(dict(flask_session))
-    assert client.get("/account/two-factor").get_data(as_text=True).count(secret) == 1  # the same
-    assert 'src="data:image/svg+xml' in page  # the QR code, rendered here, no script
-    done = post(client, "/account/two-factor", "/account/two-factor",
-                code=pyotp.TOTP(secret).now())
-    assert done.status_code == 200, done.get_data(as_text=True)
-    return secret, re.findall(r"<li><code>([a-z0-9-]+)</code></li>", done.get_data(as_text=True))
-
-
-def enrolled(app, session, clinic, email="owner@clinic.example", role="owner"):
-    """A staff member with a second factor, logged out: (user, secret, recovery codes)."""
-    user = make_staff(session, clinic, email, role=role)
-    web = app.test_client()
-    assert log_in(web, email).status_code == 302
-    secret, codes = enrol(web)
-    session.expire_all()
-    return session.get(StaffUser, user.id), secret, codes
-
-
-def password_step(app, email: str, next_path: str = "/settings"):
-    web = app.test_client()
-    token = csrf_token(web.get("/login"))
-    response = web.post(f"/login?next={next_path}",
-                        data={"email": email, "password": PASSWORD, "csrf_token": token})
-    assert response.status_code == 302 and response.headers["Location"].startswith("/login/code")
-    return web, response.headers["Location"]
-
-
-def code_step(web, location: str, code: str):
-    return web.post(location, data={"code": code, "csrf_token": csrf_token(web.get(location))})
 
 
 def actions(session, action: str) -> list[AuditEvent]:
@@ -65,11 +36,21 @@ def actions(session, action: str) -> list[AuditEvent]:
 
 def test_enrol_then_log_in_with_a_code_and_next_survives(app, session, clinic):
     with freeze_time(NOW) as clock:
+        web = app.test_client()
+        log_in(web, make_staff(session, clinic[0], "nurse@clinic.example", "clinician").email)
+        page = web.get("/account/two-factor").get_data(as_text=True)
+        assert 'src="data:image/svg+xml' in page  # the QR code, rendered here, no script
+        key = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', page).group(1)
+        with web.session_transaction() as flask_session:  # a readable cookie: only a nonce
+            assert key not in repr(dict(flask_session))
+        assert key in web.get("/account/two-factor").get_data(as_text=True)  # the same again
+        assert enrol(web)[0] == key
+
         user, secret, codes = enrolled(app, session, clinic[0])
         assert user.totp_secret == secret and len(codes) == 10 == len(set(codes))
         stored = session.exec(select(RecoveryCode).where(RecoveryCode.staff_id == user.id)).all()
         assert len(stored) == 10 and not {row.code_hash for row in stored} & set(codes)
-        assert actions(session, "totp_enabled")[0].actor == f"staff:{user.id}"
+        assert actions(session, "totp_enabled")[-1].actor == f"staff:{user.id}"
         sessions_before = len(session.exec(select(StaffSession)).all())
 
         clock.tick(STEP)
