@@ -10,10 +10,11 @@ import shutil
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from sqlmodel import Session, SQLModel
 
 from service import create_app, db
-from service.accounts import apikeys
+from service.accounts import apikeys, passwords
 from service.models import Clinic
 from tests.fakes.smtp_server import FakeSMTP
 from tests.fakes.twilio import FakeTwilio
@@ -34,6 +35,22 @@ NO_PROVIDERS = {
     "PUBLIC_BASE_URL": PUBLIC_URL, "SECRET_KEY": SECRET_KEY,
     "SEND_RATE_PER_SECOND": 10_000.0, "AFTERCARE_ENV": "production",
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing():
+    """argon2 at its lowest cost: production's takes 0.1-1 s of CPU a hash, and hundreds of tests
+    make staff and log in. The timing test that needs the real cost asks for
+    `real_password_hashing`."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", cheap)
+        yield
+
+
+@pytest.fixture
+def real_password_hashing(monkeypatch):
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher())
 
 
 @pytest.fixture(scope="session")

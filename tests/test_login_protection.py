@@ -107,7 +107,8 @@ def test_an_owner_lets_a_slowed_staff_member_in_at_once(clock, app, session, cli
     assert cleared.actor == f"staff:{owner.id}"
 
 
-def test_an_unknown_email_takes_as_long_as_a_wrong_password(client, session, clinic):
+def test_an_unknown_email_takes_as_long_as_a_wrong_password(real_password_hashing, client, session,
+                                                            clinic):
     """Median of 20 each, taken in turns so that the machine's load weighs on both alike; each try
     from its own address and email, so that no throttle answers instead."""
     def post_time(email, address):

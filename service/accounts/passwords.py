@@ -36,8 +36,16 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password_hash: str, password: str) -> bool:
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """None (no account has the email tried) is checked against a hash made here, so that it
+    takes as long as a wrong password and the time taken does not tell which emails exist."""
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash or _no_account(_hasher), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@cache
+def _no_account(hasher: PasswordHasher) -> str:
+    """Made with the hasher in use (tests use a cheaper one), once per process."""
+    return hasher.hash("no account has this email")

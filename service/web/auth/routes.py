@@ -13,10 +13,6 @@ from service.web.auth import bp, sessions, throttle, two_factor
 from service.web.auth.forms import ConfirmForm, LoginForm, PasswordForm
 from service.web.security import local_path
 
-# An unknown email is checked against this hash, so that it takes as long as a wrong password
-# and the answer's timing does not tell which emails have an account.
-_NO_ACCOUNT = hash_password("no account has this email")
-
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
@@ -27,7 +23,7 @@ def login():
         session = db.session()
         attempt = throttle.reserve(session, email, request.remote_addr or "?")
         user = session.exec(select(StaffUser).where(StaffUser.email == email)).first()
-        matches = verify_password(user.password_hash if user else _NO_ACCOUNT, form.password.data)
+        matches = verify_password(user.password_hash if user else None, form.password.data)
         if user and matches and user.active:  # deactivated: the same answer as a wrong password
             throttle.succeeded(session, attempt)
             if two_factor.needed(user):  # no session until the code comes (audited then)
