@@ -69,6 +69,9 @@ EXTRA_LONG = {
     "renotify_count": 12,
     "team_sees_at": _longest_spanish_label(False),
     "daily_send_cap": None,
+    # A staff member's reply from the inbox (a realistic long one; the form allows up to 640)
+    "text": "Hola, gracias por escribirnos. Sí, puede venir el jueves a las 4. Mientras tanto "
+            "descanse, use calor suave y llámenos si el dolor sube o nota algo nuevo.",
 }
 EXTRA_SHORT = {
     "answer": None,
@@ -79,6 +82,7 @@ EXTRA_SHORT = {
     "renotify_count": 0,
     "team_sees_at": None,
     "daily_send_cap": None,
+    "text": "Thursday at 4 works.",
 }
 
 

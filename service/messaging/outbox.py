@@ -338,3 +338,21 @@ def add_or_reopen(conn: Connection, rows: list[dict]) -> None:
         & or_(*(table.c.error_code == r for r in REOPENABLE)),
         set_={"status": MessageStatus.PENDING, "error_code": None, "recipient": insert.excluded.recipient,
               "next_attempt_at": insert.excluded.next_attempt_at}), rows)
+
+
+def add_staff_reply(session: Session, *, clinic_id: int, client_id: int, staff_id: int, text: str,
+                    channel: str, recipient: str, now: datetime,
+                    reply_id: str) -> tuple[Message, bool]:
+    """A staff member's own text to a client, due at once on the urgent lane: a person answering
+    now, like our answers to a client's text, so neither a reminder wave nor quiet hours hold it;
+    the send-time rules (opt-out) still decide. `reply_id` (the form's) makes a double tap one
+    message: (the message, whether it is new)."""
+    key = f"staff_reply:{client_id}:{reply_id}"
+    if (queued := session.execute(select(Message).where(Message.dedupe_key == key)).scalar()):
+        return queued, False
+    message = Message(clinic_id=clinic_id, client_id=client_id, staff_id=staff_id,
+                      kind=MessageKind.STAFF_REPLY, channel=channel, recipient=recipient,
+                      params={"text": text}, due_at=now, next_attempt_at=now, priority=URGENT,
+                      dedupe_key=key, created_at=now)
+    session.add(message)
+    return message, True
