@@ -1,6 +1,6 @@
 """Dashboard, enrolment after a session, a visit's timeline and the client page."""
 
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -10,16 +10,16 @@ from sqlmodel import or_, select
 from werkzeug.datastructures import MultiDict
 
 from service import db
-from service.care import audit
+from service.care import audit, triage
 from service.care.enrolment import enrol as enrol_visit
 from service.care.enrolment import revoke_and_resend
 from service.care.escalations import acknowledge as acknowledge_escalation
 from service.care.maintenance import suggestion_for
 from service.care.privacy import erase_client, export_client
 from service.care.schemas import LANGUAGES, VisitIn, field_errors
-from service.care.scope import belongs, mine, theirs
+from service.care.scope import mine, theirs
 from service.domain.contraindications import CONTRAINDICATIONS, screen
-from service.domain.escalation import URGENT
+from service.domain.escalation import RED_FLAG_WORDS
 from service.domain.roles import Permission
 from service.messaging import phones
 from service.messaging.links import client_page_url
@@ -29,7 +29,6 @@ from service.models import (
     Client,
     Clinic,
     Escalation,
-    InboundMessage,
     Message,
     StaffUser,
     Visit,
@@ -57,39 +56,32 @@ def local(moment: datetime | None, zone: str | None = None) -> str:
 
 @bp.app_template_filter("age")
 def age(moment: datetime) -> str:
+    """How long something has waited, at a glance: "12 min", "2 h", "3 d"."""
     minutes = int((utcnow() - moment).total_seconds() // 60)
-    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h" if minutes < 48 * 60 else f"{minutes // (24 * 60)} d"
 
 
 @bp.get("/")
 @requires(Permission.VIEW_CLIENTS)
 def dashboard():
-    session, here = db.session(), clinic()
-    escalations = session.exec(
-        select(Escalation, Client).join(Client, Escalation.client_id == Client.id)
-        .where(belongs(Escalation, here.id), Escalation.status == "open")
-    ).all()
-    escalations.sort(key=lambda row: (row[0].severity != URGENT, row[0].opened_at))
-    zone = ZoneInfo(here.time_zone)
-    today = datetime.combine(utcnow().astimezone(zone).date(), time(), zone)
-    visits = session.exec(
-        select(Visit, Client).join(Client, Visit.client_id == Client.id)
-        .where(belongs(Visit, here.id), Visit.occurred_at >= today,
-               Visit.occurred_at < today + timedelta(days=1))
-        .order_by(Visit.occurred_at.desc())
-    ).all()
-    replies = session.exec(
-        select(InboundMessage, Client).join(Client, InboundMessage.client_id == Client.id)
-        .where(belongs(InboundMessage, here.id))
-        .order_by(InboundMessage.received_at.desc()).limit(10)
-    ).all()
-    failed = session.exec(
-        select(Message, Client).join(Client, Message.client_id == Client.id)
-        .where(belongs(Message, here.id), Message.status.in_(("failed", "undelivered")))
-        .order_by(Message.id.desc()).limit(10)
-    ).all()
-    return render_template("web/staff/dashboard.html", clinic=here, escalations=escalations,
-                           visits=visits, replies=replies, failed=failed)
+    """The triage screen: counts, then the open escalations most urgent first, a page at a time
+    (?show= one count's rows, ?page=); a bad parameter shows the first page and says why (400)."""
+    show, page, problem = request.args.get("show") or None, request.args.get("page", "1"), None
+    if show not in (None, *triage.SHOWS):
+        show, problem = None, f"show: one of {', '.join(triage.SHOWS)}."
+    page = int(page) if page.isdigit() and 0 < int(page) < 10_000 else None
+    if page is None:
+        page, problem = 1, "page: a whole number from 1."
+    here = clinic()
+    board = triage.board(db.session(), here, utcnow(), show=show, page=page)
+    if current_user.can(Permission.VIEW_CLINICAL):
+        _saw("dashboard_viewed", None, shown=sorted({client.id for _, client in board.escalations}
+                                                   | {row[1].id for row in board.replies.rows}))
+    return render_template("web/staff/dashboard.html", clinic=here, board=board, show=show,
+                           problem=problem, flag_words=RED_FLAG_WORDS,
+                           failed_days=triage.FAILED_DAYS), 400 if problem else 200
 
 
 @bp.post("/escalations/<int:escalation_id>/acknowledge")
