@@ -63,9 +63,13 @@ def _texts(clinic_id: int):
     """The clinic's clients' texts, with what each means."""
     question = (InboundMessage.intent == Intent.UNKNOWN) & (
         InboundMessage.body.contains("?") | InboundMessage.body.contains("¿"))
+    # One uncorrelated set, not a join: check_in.inbound_message_id has no index to join on.
+    worse = InboundMessage.id.in_(
+        select(CheckIn.inbound_message_id).join(Client, CheckIn.client_id == Client.id)
+        .where(Client.clinic_id == clinic_id, CheckIn.source == "sms", _worse()))
     meaning = sa.case(
         (InboundMessage.intent == Intent.RED_FLAG, RED_FLAG),
-        (CheckIn.id.is_not(None) & _worse(), WORSE_),
+        (worse, WORSE_),
         (question, QUESTION),
         else_=InboundMessage.intent)
     return (select(sa.literal("sms").label("source"), InboundMessage.id.label("id"),
@@ -73,7 +77,6 @@ def _texts(clinic_id: int):
                    InboundMessage.received_at.label("at"), InboundMessage.read_at.label("read_at"),
                    meaning.label("meaning"))
             .join(Client, InboundMessage.client_id == Client.id)
-            .outerjoin(CheckIn, CheckIn.inbound_message_id == InboundMessage.id)
             .where(InboundMessage.clinic_id == clinic_id, Client.clinic_id == clinic_id))
 
 
