@@ -17,6 +17,7 @@ BENCHMARKS = {
     "faults": "fake Twilio answering 5xx, 429 and slowly: everything sent once",
     "urgent": "red-flag replies during a rate-limited wave: seconds to the on-call and the client",
     "fairness": "two clinics on one sender: the small clinic's texts beside the big one's wave",
+    "dashboard": "the staff dashboard with 1,000 open escalations vs 10: server time, bytes",
 }
 
 

@@ -5,7 +5,7 @@ import argparse
 
 import pytest
 
-from bench import fairness, urgent, wave
+from bench import dashboard, fairness, urgent, wave
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -43,3 +43,10 @@ def test_fairness_sees_both_clinics_texts_through_both_designs(tmp_path):
                 fairness.baseline_fairness(tmp_path, options)):
         assert (doc["b_delivered"], doc["duplicates"], doc["unknown"]) == (20, 0, 0), doc
         assert doc["a_sent"] > 0, doc
+
+
+def test_the_dashboard_bench_shows_one_page_of_the_open_escalations_and_their_counts():
+    """Its figures are printed, never asserted; what is checked is that it measured the page."""
+    doc = dashboard.one_run(clients=60, open_escalations=45, requests=1)
+    assert (doc["status"], doc["rows_shown"]) == (200, 20), doc
+    assert doc["counts"] == {"urgent": "6", "concern": "39", "unanswered": "11"}, doc
