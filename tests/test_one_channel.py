@@ -135,7 +135,7 @@ def test_the_owner_sets_both_channels_on_the_settings_page(client, clinic, sessi
             "maintenance_weeks": "3", "weekly_visits": "3", "renotify_minutes": "30",
             "renotify_max": "3", "hydration_after": "2", "heat_after": "6", "checkin_after": "24",
             "followup_after": "72", "reminder_before": "24", "idle_timeout_minutes": "30",
-            "both_channels": "on",
+            "both_channels": "on", "section": "plan",
             **{f"kind_{kind}": "on" for kind in PLAN}}
     assert client.post("/settings", data=form).status_code == 302
     session.expire_all()

@@ -187,7 +187,7 @@ def test_the_idle_timeout_is_an_audited_setting(app, session, clinic):
             "on_call_phones": "", "on_call_emails": "", "renotify_minutes": "30",
             "renotify_max": "3", "weekly_visits": "3", "maintenance_weeks": "3",
             "hydration_after": "2", "heat_after": "5", "checkin_after": "24",
-            "followup_after": "72", "reminder_before": "24"}
+            "followup_after": "72", "reminder_before": "24", "section": "security"}
     assert post(browser, "/settings", **form, idle_timeout_minutes="4").status_code == 422
     assert post(browser, "/settings", **form, idle_timeout_minutes="90").status_code == 302
     session.expire_all()

@@ -154,7 +154,8 @@ def test_a_clinic_that_requires_it_sends_staff_to_enrol_first(app, session, clin
                 "on_call_phones": "", "on_call_emails": "", "renotify_minutes": "30",
                 "renotify_max": "3", "weekly_visits": "3", "maintenance_weeks": "3",
                 "hydration_after": "2", "heat_after": "5", "checkin_after": "24",
-                "followup_after": "72", "reminder_before": "24", "idle_timeout_minutes": "30"}
+                "followup_after": "72", "reminder_before": "24", "idle_timeout_minutes": "30",
+                "section": "security"}
         assert 'name="require_totp"' in web.get("/settings").get_data(as_text=True)
         assert post(web, "/settings", "/settings", **form, require_totp="on").status_code == 302
         assert actions(session, "totp_requirement_changed")[0].detail == {"required": True}

@@ -179,7 +179,9 @@ def test_settings_save(logged_in, session, clinic):
             "renotify_max": "4", "weekly_visits": "2", "maintenance_weeks": "4",
             "hydration_after": "2", "heat_after": "5", "checkin_after": "24",
             "followup_after": "72", "reminder_before": "24", "kind_window_start": "on",
-            "kind_checkin": "on", "idle_timeout_minutes": "30"}
+            "kind_checkin": "on", "idle_timeout_minutes": "30",
+            "section": ["clinic", "on_call", "plan", "security"], "name": "Sunrise",
+            "phone": "(202) 555-0100"}
     assert logged_in.post("/settings", data=data).status_code == 302
     session.expire_all()
     saved = session.get(type(clinic[0]), clinic[0].id)

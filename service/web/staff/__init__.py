@@ -47,4 +47,4 @@ def owned(model, row_id: int):
     return row
 
 
-from service.web.staff import clients, inbox, routes, settings  # noqa: E402,F401
+from service.web.staff import clients, imports, inbox, routes, settings  # noqa: E402,F401

@@ -1,5 +1,6 @@
-"""Clinic settings (owners only): time zone, quiet hours, on-call contacts, the plan's timings,
-staff accounts and API keys."""
+"""Clinic settings (owners only), one form per section: the clinic (name, phone, address, time
+zone, quiet hours), on-call contacts, the plan's timings, texting, wording, staff, API keys and
+security."""
 
 import re
 import secrets
@@ -33,8 +34,16 @@ OFFSETS = {"hydration_after": "Hydration tip", "heat_after": "Heat tip",
            "reminder_before": "Appointment reminder (before)"}
 
 
-def _parse_clinic_form(form) -> tuple[dict, dict]:
-    """Returns (changes, errors): every field is checked before anything is saved."""
+# The page's sections that save clinic fields, each its own form with its own Save: a section
+# posts only its fields and saving it writes only those, so an unticked box of another section
+# is never read as "off" and what another section shows comes from the database. Texting,
+# wording, staff and API keys have their own routes below.
+SECTIONS = {"clinic": "Clinic", "on_call": "On call", "plan": "Aftercare plan",
+            "security": "Security"}
+
+
+def _parse_section(section: str, form) -> tuple[dict, dict]:
+    """Returns (changes, errors) of one section: every field is checked before anything is saved."""
     changes, errors = {}, {}
 
     def take(name, parse):
@@ -43,27 +52,49 @@ def _parse_clinic_form(form) -> tuple[dict, dict]:
         except (ValueError, TypeError) as exc:
             errors[name] = str(exc) or "invalid"
 
-    take("time_zone", check_time_zone)
-    take("quiet_start", time.fromisoformat)
-    take("quiet_end", time.fromisoformat)
-    take("on_call_phones", lambda v: [e164(p) for p in _lines(v)])
-    take("on_call_emails", lambda v: [_email(e) for e in _lines(v)])
-    take("maintenance_weeks", lambda v: _between(int(v), 1, 6))
-    take("weekly_visits", lambda v: _between(int(v), 0, 20))
-    take("renotify_minutes", lambda v: _between(int(v), 5, 240))
-    take("renotify_max", lambda v: _between(int(v), 0, 10))
-    take("idle_timeout_minutes", lambda v: _between(int(v), 5, 240))
-    changes["use_suggested_interval"] = form.get("use_suggested_interval") == "on"
-    changes["both_channels"] = form.get("both_channels") == "on"
-    changes["require_totp"] = form.get("require_totp") == "on"
-    overrides = {"disabled_kinds": [k for k in PLAN_KINDS if form.get(f"kind_{k}") != "on"]}
-    for name in OFFSETS:
-        try:
-            overrides[f"{name}_minutes"] = _between(round(float(form.get(name, "")) * 60), 0, 60 * 24 * 14)
-        except (ValueError, TypeError) as exc:
-            errors[name] = str(exc) or "a number of hours"
-    changes["plan_overrides"] = overrides
+    if section == "clinic":
+        take("name", lambda v: _text(v, 120, required=True))
+        take("phone", e164)
+        take("address", lambda v: _text(v, 200) or None)
+        take("time_zone", check_time_zone)
+        if form.get("quiet_off") == "on":  # start == end is how the plan reads "no quiet hours"
+            changes["quiet_start"] = changes["quiet_end"] = time(0, 0)
+        else:
+            take("quiet_start", time.fromisoformat)
+            take("quiet_end", time.fromisoformat)
+            if "quiet_start" in changes and changes["quiet_start"] == changes.get("quiet_end"):
+                errors["quiet_end"] = ("is the same as the start: tick \"No quiet hours\" to send "
+                                       "at any hour, or choose when they end")
+    elif section == "on_call":
+        take("on_call_phones", lambda v: [e164(p) for p in _lines(v)])
+        take("on_call_emails", lambda v: [_email(e) for e in _lines(v)])
+        take("renotify_minutes", lambda v: _between(int(v), 5, 240))
+        take("renotify_max", lambda v: _between(int(v), 0, 10))
+    elif section == "plan":
+        take("maintenance_weeks", lambda v: _between(int(v), 1, 6))
+        take("weekly_visits", lambda v: _between(int(v), 0, 20))
+        changes["use_suggested_interval"] = form.get("use_suggested_interval") == "on"
+        changes["both_channels"] = form.get("both_channels") == "on"
+        overrides = {"disabled_kinds": [k for k in PLAN_KINDS if form.get(f"kind_{k}") != "on"]}
+        for name in OFFSETS:
+            try:
+                overrides[f"{name}_minutes"] = _between(round(float(form.get(name, "")) * 60),
+                                                        0, 60 * 24 * 14)
+            except (ValueError, TypeError) as exc:
+                errors[name] = str(exc) or "a number of hours"
+        changes["plan_overrides"] = overrides
+    elif section == "security":
+        take("idle_timeout_minutes", lambda v: _between(int(v), 5, 240))
+        changes["require_totp"] = form.get("require_totp") == "on"
     return changes, errors
+
+
+def _text(value: str, longest: int, required: bool = False) -> str:
+    if required and not value:
+        raise ValueError("is needed")
+    if len(value) > longest or any(ch in value for ch in "\r\n<>"):
+        raise ValueError(f"at most {longest} characters on one line, without < or >")
+    return value
 
 
 def _lines(value: str) -> list[str]:
@@ -88,22 +119,40 @@ def settings():
     here = clinic()
     errors = {}
     if request.method == "POST":
-        changes, errors = _parse_clinic_form(request.form)
+        sections = request.form.getlist("section")
+        if not sections or any(section not in SECTIONS for section in sections):
+            abort(400, f"section: one or more of {', '.join(SECTIONS)}")
+        changes = {}
+        for section in sections:
+            found, problems = _parse_section(section, request.form)
+            changes |= found
+            errors |= problems
         if not errors:
-            changes["plan_overrides"]["wording"] = here.plan_overrides.get("wording", {})
-            if changes["require_totp"] != here.require_totp:
-                audit.record(db.session(), "totp_requirement_changed", clinic_id=here.id,
-                             actor=f"staff:{current_user.id}", required=changes["require_totp"])
-            for name, value in changes.items():
-                setattr(here, name, value)
-            here.plan_settings()  # validates the combination before it is stored
-            db.session().add(here)
-            audit.record(db.session(), "settings_changed", clinic_id=here.id,
-                         actor=f"staff:{current_user.id}")
-            db.session().commit()
-            flash("Settings saved.")
-            return redirect(url_for("staff.settings"))
+            _save(here, changes)
+            flash(" and ".join(SECTIONS[section] for section in sections) + " saved.")
+            return redirect(url_for("staff.settings", _anchor=sections[0]))
     return _page(here, errors=errors)
+
+
+def _save(here, changes: dict) -> None:
+    """Writes only the posted sections' fields, audited with what changed (the clinic's own
+    details with their values: they are no one's personal data)."""
+    session, actor = db.session(), f"staff:{current_user.id}"
+    if "plan_overrides" in changes:
+        changes["plan_overrides"]["wording"] = here.plan_overrides.get("wording", {})
+    if "require_totp" in changes and changes["require_totp"] != here.require_totp:
+        audit.record(session, "totp_requirement_changed", clinic_id=here.id, actor=actor,
+                     required=changes["require_totp"])
+    changed = sorted(name for name, value in changes.items() if getattr(here, name) != value)
+    details = {name: changes[name] for name in ("name", "phone", "address") if name in changed}
+    if details:
+        audit.record(session, "clinic_details_changed", clinic_id=here.id, actor=actor, **details)
+    for name, value in changes.items():
+        setattr(here, name, value)
+    here.plan_settings()  # validates the combination before it is stored
+    session.add(here)
+    audit.record(session, "settings_changed", clinic_id=here.id, actor=actor, changed=changed)
+    session.commit()
 
 
 def _page(here, errors: dict | None = None, new_key: str | None = None,
