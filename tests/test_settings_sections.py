@@ -107,3 +107,34 @@ def test_bad_clinic_details_are_refused_naming_the_field(app, session, clinic):
     assert post(web).status_code == 400
     assert saved(session, clinic[0]).phone == phone
     assert not session.exec(select(AuditEvent).where(AuditEvent.action == "settings_changed")).all()
+
+
+def test_wording_is_edited_per_language_and_keeps_the_others(app, session, clinic):
+    here = clinic[0]
+    here.plan_overrides = {"wording": {"en": {"hydration": "{first_name}, drink water."}}}
+    session.add(here)
+    session.commit()
+    web = owner_web(app, session, here)
+    page = web.get("/settings?language=es")
+    text = page.get_data(as_text=True)
+    assert 'name="language" value="es"' in text and 'data-insert="{first_name}"' in text
+    assert "drink water" not in text  # the Spanish editor shows ours in Spanish, not the English
+    saved_es = web.post("/settings/wording", data={
+        "csrf_token": csrf_token(page), "language": "es",
+        "wording_hydration": "{first_name}, bebe agua hoy."})
+    assert saved_es.status_code == 302 and saved_es.headers["Location"] == "/settings?language=es#wording"
+    assert saved(session, here).plan_overrides["wording"] == {
+        "en": {"hydration": "{first_name}, drink water."},
+        "es": {"hydration": "{first_name}, bebe agua hoy."}}
+    assert "bebe agua hoy" in web.get("/settings?language=es").get_data(as_text=True)
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "wording_changed")).one()
+    assert event.detail == {"language": "es", "kinds": ["hydration"]}
+    assert web.post("/settings/wording", data={"csrf_token": csrf_token(page),
+                                               "language": "fr"}).status_code == 400
+    headers = {"X-CSRFToken": csrf_token(page)}
+    spanish = web.post("/settings/preview", headers=headers,
+                       json={"kind": "hydration", "text": "", "language": "es"}).get_json()
+    assert spanish["source"] != web.post("/settings/preview", headers=headers, json={
+        "kind": "hydration", "text": ""}).get_json()["source"]  # ours, in each language
+    assert web.post("/settings/preview", headers=headers, json={
+        "kind": "hydration", "text": "x", "language": "fr"}).status_code == 400

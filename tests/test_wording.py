@@ -167,11 +167,12 @@ def test_the_preview_of_the_longest_wording_is_bounded(client, clinic, owner):
 def test_the_editor_lists_each_texts_placeholders_and_starts_from_ours(client, clinic, owner):
     with at(NOW):
         page = client.get("/settings").get_data(as_text=True)
-    reminder = re.search(r'data-testid="placeholders-appointment_reminder">(.*?)</ul>', page)[1]
-    hydration = re.search(r'data-testid="placeholders-hydration">(.*?)</ul>', page)[1]
-    assert "<code>{appointment}</code>" in reminder and "{appointment}" not in hydration
+    # Each placeholder a chip (a button service/static/settings.js turns into an insertion).
+    reminder = re.search(r'data-testid="placeholders-appointment_reminder">(.*?)</div>', page, re.S)[1]
+    hydration = re.search(r'data-testid="placeholders-hydration">(.*?)</div>', page, re.S)[1]
+    assert 'data-insert="{appointment}"' in reminder and "{appointment}" not in hydration
     for name in ("first_name", "clinic_name", "clinic_phone", "window_end", "link"):
-        assert f"<code>{{{name}}}</code>" in hydration
+        assert f'data-insert="{{{name}}}"' in hydration
     assert ">{clinic_name}: Hi {first_name}, a quick tip: keep sipping water" in page
     assert "{{" not in page.split('id="wording-form"')[1].split("</form>")[0]
 

@@ -14,7 +14,7 @@ from sqlmodel import select
 from service import db
 from service.accounts import apikeys, passwords, tokens, totp
 from service.care import audit
-from service.care.schemas import check_time_zone, e164
+from service.care.schemas import LANGUAGES, check_time_zone, e164
 from service.care.scope import mine
 from service.domain import wording as own_wording
 from service.domain.careplan import PLAN_KINDS
@@ -131,7 +131,7 @@ def settings():
             _save(here, changes)
             flash(" and ".join(SECTIONS[section] for section in sections) + " saved.")
             return redirect(url_for("staff.settings", _anchor=sections[0]))
-    return _page(here, errors=errors)
+    return _page(here, errors=errors, language=request.args.get("language"))
 
 
 def _save(here, changes: dict) -> None:
@@ -156,19 +156,24 @@ def _save(here, changes: dict) -> None:
 
 
 def _page(here, errors: dict | None = None, new_key: str | None = None,
-          typed: dict | None = None):
-    """`typed`: the wording as the owner typed it, shown again when it was refused."""
+          typed: dict | None = None, language: str | None = None):
+    """`typed`: the wording as the owner typed it, shown again when it was refused; `language`:
+    the one whose wording the editor shows (English unless another is chosen)."""
+    language = language if language in LANGUAGES else "en"
     session = db.session()
     staff = session.exec(mine(StaffUser, here.id).order_by(StaffUser.name)).all()
     keys = session.exec(mine(ApiKey, here.id).order_by(ApiKey.created_at.desc())).all()
     plan = here.plan_settings()
-    wording = {kind: _preview(here, kind, (typed or {}).get(kind) or _current_wording(here, kind))
+    wording = {kind: _preview(here, kind, (typed or {}).get(kind)
+                              or _current_wording(here, kind, language), language)
                for kind in PLAN_KINDS}
+    ours = {kind: renderer.starting_wording(kind, language) for kind in PLAN_KINDS}
     hours = {name: f"{getattr(plan, name).total_seconds() / 3600:g}" for name in OFFSETS}
     return render_template("web/staff/settings.html", clinic=here, errors=errors or {}, staff=staff,
                            keys=keys, kinds=PLAN_KINDS, plan=plan, hours=hours, offsets=OFFSETS,
                            zones=sorted(_common_zones(here.time_zone)), wording=wording,
                            placeholders={kind: own_wording.allowed(kind) for kind in PLAN_KINDS},
+                           language=language, languages=LANGUAGES, ours=ours,
                            max_length=own_wording.MAX_LENGTH, max_segments=own_wording.MAX_SEGMENTS,
                            new_key=new_key, min_password=passwords.MIN_LENGTH,
                            scopes=apikeys.SCOPES, roles=ROLES, now=utcnow()), \
@@ -445,15 +450,15 @@ def _longest(here) -> dict:
             "page_url": client_page_url(config, db.MAX_ID, 999)}
 
 
-def _current_wording(here, kind: str) -> str:
-    return here.plan_overrides.get("wording", {}).get("en", {}).get(kind) or \
-        renderer.starting_wording(kind, "en")
+def _current_wording(here, kind: str, language: str) -> str:
+    return here.plan_overrides.get("wording", {}).get(language, {}).get(kind) or \
+        renderer.starting_wording(kind, language)
 
 
-def _preview(here, kind: str, text: str) -> dict:
+def _preview(here, kind: str, text: str, language: str) -> dict:
     """The text as a client with long values would get it (when it renders at all), and every
     problem that keeps it from being saved."""
-    text = text or renderer.starting_wording(kind, "en")  # empty: ours
+    text = text or renderer.starting_wording(kind, language)  # empty: ours
     longest = _longest(here)
     preview = {"source": text, "problems": wording_problems(text, kind, longest)}
     try:
@@ -469,35 +474,40 @@ def _preview(here, kind: str, text: str) -> dict:
 def settings_preview():
     data = request.get_json(silent=True)
     kind = data.get("kind") if isinstance(data, dict) else None
-    if kind not in own_wording.EDITABLE or not isinstance(data.get("text", ""), str):
-        return jsonify(problems=["a kind of text a clinic can word, and its text"]), 400
-    preview = _preview(clinic(), kind, data.get("text", ""))
+    if kind not in own_wording.EDITABLE or not isinstance(data.get("text", ""), str) \
+            or data.get("language", "en") not in LANGUAGES:
+        return jsonify(problems=["a kind of text a clinic can word, its text and its language"]), 400
+    preview = _preview(clinic(), kind, data.get("text", ""), data.get("language", "en"))
     return jsonify(preview), 422 if preview["problems"] else 200
 
 
 @bp.post("/settings/wording")
 @requires(Permission.SETTINGS)
 def settings_wording():
-    """Every text is checked before anything is saved; a text left as ours stays ours."""
+    """One language's texts: every text is checked before anything is saved; a text left as
+    ours stays ours; the other languages' wordings are kept."""
     here = clinic()
+    language = request.form.get("language", "en")
+    if language not in LANGUAGES:
+        abort(400, f"language: one of {', '.join(LANGUAGES)}")
     longest = _longest(here)
     wording, typed, errors = {}, {}, {}
     for kind in PLAN_KINDS:
         # A browser posts a textarea's line breaks as CRLF.
         text = typed[kind] = (request.form.get(f"wording_{kind}") or "").replace("\r\n", "\n").strip()
-        if not text or text == renderer.starting_wording(kind, "en"):
+        if not text or text == renderer.starting_wording(kind, language):
             continue  # ours
         if problems := wording_problems(text, kind, longest):
             errors[f"wording_{kind}"] = problems
         wording[kind] = text
     if errors:
         flash("Nothing was saved: see the texts marked below.")
-        return _page(here, errors=errors, typed=typed)
+        return _page(here, errors=errors, typed=typed, language=language)
     here.plan_overrides = {**here.plan_overrides,
-                           "wording": {**here.plan_overrides.get("wording", {}), "en": wording}}
+                           "wording": {**here.plan_overrides.get("wording", {}), language: wording}}
     db.session().add(here)
     audit.record(db.session(), "wording_changed", clinic_id=here.id,
-                 actor=f"staff:{current_user.id}", kinds=sorted(wording))
+                 actor=f"staff:{current_user.id}", language=language, kinds=sorted(wording))
     db.session().commit()
     flash("Wording saved.")
-    return redirect(url_for("staff.settings"))
+    return redirect(url_for("staff.settings", language=language, _anchor="wording"))
