@@ -11,6 +11,8 @@ from service.messaging.rendering import TEMPLATES_DIR, local_time_label
 EN = TEMPLATES_DIR / "messages" / "en"
 
 SMS_KINDS = sorted(p.stem for p in (EN / "sms").glob("*.txt"))
+# Emails to a staff member about their account: neither a client nor a clinic phone in them.
+STAFF_ACCOUNT_EMAILS = ("staff_invite", "password_reset")
 EMAIL_KINDS = sorted(p.name.removesuffix(".subject.txt") for p in (EN / "email").glob("*.subject.txt"))
 
 LONG = {
@@ -72,6 +74,10 @@ EXTRA_LONG = {
     # A staff member's reply from the inbox (a realistic long one; the form allows up to 640)
     "text": "Hola, gracias por escribirnos. Sí, puede venir el jueves a las 4. Mientras tanto "
             "descanse, use calor suave y llámenos si el dolor sube o nota algo nuevo.",
+    # A staff member's invitation or password reset link (service/accounts/tokens.py)
+    "staff_name": "Maria Fernanda Gutierrez-Villanueva",
+    "link": "https://aftercare.example.com/invite/" + "a" * 43,
+    "valid_for": "7 days",
 }
 EXTRA_SHORT = {
     "answer": None,
@@ -83,6 +89,9 @@ EXTRA_SHORT = {
     "team_sees_at": None,
     "daily_send_cap": None,
     "text": "Thursday at 4 works.",
+    "staff_name": "Al",
+    "link": "https://a.example/reset-password/x",
+    "valid_for": "30 minutes",
 }
 
 

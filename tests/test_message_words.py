@@ -12,7 +12,7 @@ from service.messaging.rendering import Renderer, local_time_label
 from service.models import Escalation
 from tests.conftest import BOTH_BACKENDS
 from tests.helpers import EMAIL, NOW, ON_CALL_PHONE, PHONE, drain, enrol, text, texts_to
-from tests.message_contexts import EMAIL_KINDS, contexts
+from tests.message_contexts import EMAIL_KINDS, STAFF_ACCOUNT_EMAILS, contexts
 
 # --- dates ---------------------------------------------------------------------------------------
 
@@ -56,7 +56,8 @@ def test_staff_alerts_name_red_flags_in_words(client, clinic, session, providers
 
 URGENT = {"en": "seek urgent medical care now", "es": "busque ayuda médica urgente ahora"}
 SEVERE = {"en": "call 911 if it is severe", "es": "llame al 911 si es grave"}
-CLIENT_EMAILS = [kind for kind in EMAIL_KINDS if kind != "staff_alert"]
+CLIENT_EMAILS = [kind for kind in EMAIL_KINDS
+                 if kind != "staff_alert" and kind not in STAFF_ACCOUNT_EMAILS]
 
 
 @pytest.mark.parametrize("language", ["en", "es"])

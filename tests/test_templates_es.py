@@ -15,6 +15,7 @@ from tests.message_contexts import (
     LONG_ES_LABELS,
     SHORT_ES,
     SMS_KINDS,
+    STAFF_ACCOUNT_EMAILS,
     contexts,
 )
 
@@ -90,6 +91,10 @@ def test_email_renders_in_spanish(renderer, kind, ctx):
     assert out.body != english.body and out.html != english.html
     if kind == "staff_alert":
         assert ctx["client_url"] in out.body and ctx["client_url"] in out.html
+        return
+    if kind in STAFF_ACCOUNT_EMAILS:
+        assert out.body.startswith(f"Hola, {ctx['staff_name']}:")
+        assert ctx["link"] in out.body and ctx["link"] in out.html
         return
     assert out.body.startswith(f"Hola, {ctx['client_name']}:")
     for part in (out.body, out.html):
@@ -185,7 +190,7 @@ def test_staff_alert_says_how_serious(renderer, channel, severity):
 def test_html_escapes_hostile_input(renderer, kind):
     hostile = "<script>alert(1)</script>"
     ctx = dict(SHORT_ES, **EXTRA_LONG, client_name=hostile, clinic_name='A&B "Clinic"', first_visit=True)
-    ctx["reply_text"] = hostile
+    ctx["reply_text"] = ctx["staff_name"] = hostile
     email = renderer.render(kind, "email", "es", ctx)
     assert hostile not in email.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in email.html
