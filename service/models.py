@@ -342,8 +342,12 @@ class Message(SQLModel, table=True):
 
 class InboundMessage(SQLModel, table=True):
     __tablename__ = "inbound_message"
-    # The clinic's inbox, newest first.
-    __table_args__ = (sa.Index("ix_inbound_message_clinic_received", "clinic_id", "received_at"),)
+    __table_args__ = (
+        # The clinic's inbox, newest first, and its unread count (on every staff page's nav).
+        sa.Index("ix_inbound_message_clinic_received", "clinic_id", "received_at"),
+        sa.Index("ix_inbound_message_unread", "clinic_id",
+                 postgresql_where=sa.text("read_at IS NULL"), sqlite_where=sa.text("read_at IS NULL")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     provider_sid: str = Field(max_length=64, unique=True)
     clinic_id: int | None = Field(default=None, foreign_key="clinic.id", index=True)
@@ -361,6 +365,12 @@ class InboundMessage(SQLModel, table=True):
 
 class CheckIn(SQLModel, table=True):
     __tablename__ = "check_in"
+    __table_args__ = (
+        # The inbox tells a text's meaning by its check-in (service/care/conversations.py).
+        sa.Index("ix_check_in_inbound_message_id", "inbound_message_id"),
+        sa.Index("ix_check_in_unread", "client_id",
+                 postgresql_where=sa.text("read_at IS NULL"), sqlite_where=sa.text("read_at IS NULL")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id", index=True)
     visit_id: int | None = Field(default=None, foreign_key="visit.id")
