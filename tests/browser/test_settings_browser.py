@@ -9,10 +9,10 @@ from sqlmodel import select
 from service.models import AuditEvent, Client, Clinic
 from tests.browser.conftest import log_in, no_horizontal_scroll, shot
 
-CSV = ("name,phone,email,language\n"
-       "Ana Ruiz,(202) 555-0181,,es\n"
-       "No Contact,,,en\n"
-       "Bo Chen,,bo@example.com,en\n").encode()
+CSV = (b"name,phone,email,language\n"
+       b"Ana Ruiz,(202) 555-0181,,es\n"
+       b"No Contact,,,en\n"
+       b"Bo Chen,,bo@example.com,en\n")
 
 
 def test_settings_in_sections_and_a_csv_import(page, live, owner, db):
