@@ -42,7 +42,7 @@ def enrol_body(phone: str) -> dict:
 
 
 def enrol_form(client, phone: str):
-    data = {"name": "Ana Ruiz", "phone": phone, "sms_consent": "on", "language": "en",
+    data = {"name": "Ana Ruiz", "phone": phone, "sms_consent": "on", "language": "en", "none_apply": "on",
             "csrf_token": csrf_token(client.get("/visits/new"))}
     return client.post("/visits/new", data=data)
 

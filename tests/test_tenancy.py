@@ -163,7 +163,7 @@ def test_the_cli_acting_for_one_clinic_refuses_another_clinic_s_client(runner, s
 
 # What each id in a URL names. A route with an id parameter not listed here fails the walk.
 ROUTE_IDS = {"client_id": Client, "visit_id": Visit, "escalation_id": Escalation,
-             "key_id": ApiKey, "user_id": StaffUser}
+             "key_id": ApiKey, "user_id": StaffUser, "review_id": ScreeningReview}
 
 
 def clinic_models() -> list[type[SQLModel]]:

@@ -1,5 +1,5 @@
 """The staff app and the client page through HTTP: accounts, CSRF, rate limit, tenant isolation,
-enrolment, the contraindication block, the client's signed link."""
+enrolment, the client's signed link."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -46,7 +46,7 @@ def enrol_form(client, **fields):
     token = csrf_token(client.get("/visits/new"))
     data = {"name": "Ana Ruiz", "phone": "(202) 555-0123", "email": "ana@example.com",
             "sms_consent": "on", "language": "en", "pain_before": "6", "pain_after": "3",
-            "first_visit": "on", "csrf_token": token} | fields
+            "first_visit": "on", "none_apply": "on", "csrf_token": token} | fields
     return client.post("/visits/new", data=data)
 
 
@@ -94,27 +94,6 @@ def test_enrol_errors_name_the_field_and_keep_the_input(logged_in, session):
     page = response.get_data(as_text=True)
     assert 'id="phone-error"' in page and 'value="Ana Ruiz"' in page
     assert session.exec(select(Visit)).all() == []
-
-
-@pytest.mark.parametrize("ticked, reason, allowed", [
-    (["osteoporosis"], "", False),
-    (["osteoporosis"], "Cleared by her GP on 2026-06-01", True),
-    (["pregnancy"], "She insists", False),
-])
-def test_contraindications_block_unless_the_owner_overrides(logged_in, session, ticked, reason,
-                                                            allowed):
-    response = enrol_form(logged_in, contraindication=ticked, override_reason=reason)
-    assert (response.status_code == 302) is allowed
-    assert len(session.exec(select(Visit)).all()) == (1 if allowed else 0)
-    if not allowed:
-        assert 'data-testid="contraindication-warning"' in response.get_data(as_text=True)
-
-
-def test_staff_cannot_override_a_contraindication(client, session, clinic):
-    user = make_staff(session, clinic[0], "staff@clinic.example", role="clinician")
-    log_in(client, user.email)
-    response = enrol_form(client, contraindication=["bleeding"], override_reason="fine")
-    assert response.status_code == 422 and "Only the clinic owner" in response.get_data(True)
 
 
 def test_search_finds_clients_of_my_clinic_only(logged_in, session):

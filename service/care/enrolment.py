@@ -9,7 +9,7 @@ from sqlalchemy import Row, bindparam, insert, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
-from service.care import audit
+from service.care import audit, screening
 from service.care.maintenance import plan_settings_for
 from service.care.schemas import ClientIn, VisitIn
 from service.domain import careplan
@@ -120,9 +120,12 @@ def _write(session: Session, clinic: Clinic, data: VisitIn, now: datetime,
     visit = Visit(clinic_id=clinic.id, client_id=client.id, external_id=data.external_id,
                   occurred_at=occurred_at, visit_number=visit_number,
                   pain_before=data.pain_before, pain_after=data.pain_after,
-                  channels=list(channels_for(client, clinic, data.channels)))
+                  channels=list(channels_for(client, clinic, data.channels)),
+                  contraindications=data.contraindications)
     session.add(visit)
     session.flush()
+    if visit.contraindications:  # before the plan: it holds the rebooking nudge
+        screening.open_review(session, clinic, client, visit, now, actor)
 
     appointment = None
     if data.next_appointment:

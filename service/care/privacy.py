@@ -2,10 +2,11 @@
 erasure. The CLI (`export-client`, `erase-client`) and the staff web UI call these.
 
 Erasure removes what identifies the person: name, phone, email, the texts they sent and the texts
-we sent them, staff notes, the booking system's ids, the details of their audit events. The rows
-themselves stay, anonymous (a visit, a pain score, an escalation's rule), so a clinic's counts
-and the metrics stay right. What was still to be sent is cancelled, and the client's page link
-stops working (a neutral page that names no one and accepts nothing).
+we sent them, staff notes, the booking system's ids, the details of their audit events, their
+contraindication reviews (deleted). The rows themselves stay, anonymous (a visit, a pain score, an
+escalation's rule), so a clinic's counts and the metrics stay right. What was still to be sent is
+cancelled, and the client's page link stops working (a neutral page that names no one and accepts
+nothing).
 
 Both touch only the client's clinic's rows: the same phone may be another clinic's client too,
 whose texts and records are that clinic's, never this one's to read or wipe.
@@ -13,7 +14,7 @@ whose texts and records are that clinic's, never this one's to read or wipe.
 
 from datetime import datetime
 
-from sqlalchemy import or_, update
+from sqlalchemy import delete, or_, update
 from sqlmodel import Session, SQLModel, select
 
 from service.care import audit
@@ -29,6 +30,7 @@ from service.models import (
     Escalation,
     InboundMessage,
     Message,
+    ScreeningReview,
     Visit,
 )
 
@@ -63,6 +65,7 @@ def export_client(session: Session, client: Client, now: datetime) -> dict:
             select(InboundMessage).where(_their_texts(client)).order_by(InboundMessage.id))],
         "check_ins": rows(CheckIn),
         "escalations": rows(Escalation),
+        "screening_reviews": rows(ScreeningReview),
         "audit_events": rows(AuditEvent),
     }
 
@@ -92,6 +95,8 @@ def erase_client(session: Session, client: Client, now: datetime, actor: str) ->
     session.execute(update(Visit).where(theirs(Visit, client)).values(external_id=None))
     session.execute(update(Escalation).where(theirs(Escalation, client))
                     .values(ack_note=None))
+    # A review's notes and reasons are about the person's health, and nothing counts them.
+    session.execute(delete(ScreeningReview).where(theirs(ScreeningReview, client)))
     client.name, client.phone, client.email = ERASED, None, None
     client.link_version += 1  # every link sent to them stops working
     session.add(client)

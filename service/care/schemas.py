@@ -24,10 +24,13 @@ from pydantic import (
     field_validator,
 )
 
+from service.domain.contraindications import CONTRAINDICATIONS
+
 LANGUAGES = ("en", "es")
 # How late a visit may be enrolled: past this, its aftercare has no use left.
 OCCURRED_AT_MAX_AGE = timedelta(days=14)
 Channel = Literal["sms", "email"]
+Contraindication = Literal[tuple(CONTRAINDICATIONS)]
 
 
 # C0 controls and DEL: no name, id or address needs them; a line break in an email field is a
@@ -146,6 +149,10 @@ class VisitIn(Strict):
     next_appointment: AppointmentIn | None = None
     rebook_weeks: int | None = Field(default=None, ge=1, le=6,
                                      description="no appointment yet: nudge to rebook after N weeks")
+    contraindications: list[Contraindication] | None = Field(default=None, description=(
+        "the checklist as answered: the boxes that apply, [] for none of them; left out, the "
+        "client was not screened. A box never stops the session's aftercare, but holds the "
+        "rebooking nudge until the clinic reviews it (pregnancy: for good, and on-call is told)."))
 
     def digests(self) -> dict[str, str]:
         """A short digest of each field as given but the external id (the client's one by one:
@@ -154,7 +161,9 @@ class VisitIn(Strict):
         and to name the fields that differ, without a second copy of the client's data in
         clear."""
         fields = {f"client.{name}": value for name, value in self.client.model_dump().items()}
-        fields |= self.model_dump(exclude={"external_id", "client"})
+        # Not screened is left out: digests kept before the checklist came still match.
+        fields |= self.model_dump(exclude={"external_id", "client"}
+                                  | ({"contraindications"} if self.contraindications is None else set()))
         if fields["channels"]:
             fields["channels"] = sorted(fields["channels"])
         return {name: hashlib.sha256(f"{name}={json.dumps(value, sort_keys=True, default=str)}"

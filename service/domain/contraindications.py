@@ -1,9 +1,7 @@
-"""The contraindication checklist at enrolment. Any ticked box stops the enrolment unless a
-clinician with the right to do so records a reason; pregnancy can never be overridden (direct
-pressure endangers the fetus)."""
-
-from collections.abc import Iterable
-from dataclasses import dataclass
+"""The contraindication checklist at enrolment. A ticked box never withholds the session's
+aftercare (the session has happened; its advice and red-flag guidance matter all the more), but
+back walking is not rebooked until a clinician has reviewed it (care/screening.py). Pregnancy is
+never approved: direct pressure endangers the fetus."""
 
 CONTRAINDICATIONS = {
     "osteoporosis": "Osteoporosis",
@@ -13,28 +11,28 @@ CONTRAINDICATIONS = {
     "bleeding": "Bleeding disorder or blood thinners",
     "pregnancy": "Pregnancy",
 }
-NEVER_OVERRIDDEN = frozenset({"pregnancy"})
+NEVER_APPROVED = frozenset({"pregnancy"})
+WAITING = ("open", "override_requested")  # on the dashboard until someone decides
 
 
-@dataclass(frozen=True)
-class Screening:
-    allowed: bool
-    warning: str | None = None  # what the clinician reads when it is not allowed
-    overridden: tuple[str, ...] = ()  # boxes ticked but overridden, for the audit log
+def approvable(ticked: list[str]) -> bool:
+    """Whether an owner may let back walking continue despite these boxes."""
+    return not NEVER_APPROVED & set(ticked)
 
 
-def screen(ticked: Iterable[str], override_reason: str | None, may_override: bool) -> Screening:
-    ticked = tuple(key for key in CONTRAINDICATIONS if key in set(ticked))
-    if not ticked:
-        return Screening(allowed=True)
-    names = ", ".join(CONTRAINDICATIONS[key] for key in ticked)
-    if NEVER_OVERRIDDEN & set(ticked):
-        return Screening(False, f"Back walking is not safe with: {names}. Pregnancy cannot be "
-                                "overridden: do not enrol this client for back walking.")
-    if not may_override:
-        return Screening(False, f"Back walking may not be safe with: {names}. Only the clinic "
-                                "owner can override this, with a reason.")
-    if not (override_reason or "").strip():
-        return Screening(False, f"Back walking may not be safe with: {names}. To go ahead, "
-                                "record why in the override reason.")
-    return Screening(allowed=True, overridden=ticked)
+def names(ticked: list[str]) -> str:
+    return ", ".join(CONTRAINDICATIONS[key] for key in CONTRAINDICATIONS if key in ticked)
+
+
+def answer(ticked: list[str], none_apply: bool) -> tuple[list[str] | None, str | None]:
+    """The checklist as a form gave it: (the answer for Visit.contraindications, an error). No
+    answer at all is not "none apply": a skipped checklist must not pass as screened."""
+    unknown = sorted(set(ticked) - set(CONTRAINDICATIONS))
+    if unknown:
+        return None, f"unknown: {', '.join(unknown)}"
+    ticked = [key for key in CONTRAINDICATIONS if key in ticked]
+    if ticked and none_apply:
+        return None, "tick the boxes that apply or \"None of these apply\", not both"
+    if not ticked and not none_apply:
+        return None, "tick the boxes that apply, or \"None of these apply\""
+    return ticked, None

@@ -19,6 +19,8 @@ def enrol(page, base, name="Maria Lopez", phone="(202) 555-0142", tick=()):
     page.check("#first_visit")
     for key in tick:
         page.check(f"input[name=contraindication][value={key}]")
+    if not tick:
+        page.check("#none_apply")
     shot(page, "enrol-form")
     page.click("text=Enrol and plan aftercare")
 
@@ -37,15 +39,17 @@ def test_log_in_enrol_a_client_and_see_the_timeline(page, live, owner, db):
     assert visit.visit_number == 1
 
 
-def test_a_contraindication_stops_the_enrolment(page, live, owner, db):
+def test_a_contraindication_keeps_the_aftercare_and_asks_for_a_review(page, live, owner, db):
     base, _ = live
     log_in(page, base, owner.email)
-    enrol(page, base, tick=["pregnancy"])
-    warning = page.locator("[data-testid=contraindication-warning]")
-    assert "Pregnancy cannot be overridden" in warning.inner_text()
-    assert page.input_value("#name") == "Maria Lopez"  # nothing typed is lost
-    shot(page, "contraindication")
-    assert db.exec(select(Visit)).all() == []
+    enrol(page, base, tick=["osteoporosis"])
+    page.wait_for_selector("[data-testid=timeline]")
+    assert "Rebooking waits until the checklist is reviewed" in page.inner_text("main")
+    page.goto(f"{base}/")
+    page.click("[data-testid=needs-review]")
+    assert "Osteoporosis" in page.inner_text("[data-testid=review]")
+    shot(page, "needs-review")
+    assert db.exec(select(Visit)).one().contraindications == ["osteoporosis"]
 
 
 def test_acknowledge_an_escalation(page, live, owner, db):

@@ -18,7 +18,7 @@ from service.care.maintenance import suggestion_for
 from service.care.privacy import erase_client, export_client
 from service.care.schemas import LANGUAGES, VisitIn, field_errors
 from service.care.scope import mine, theirs
-from service.domain.contraindications import CONTRAINDICATIONS, screen
+from service.domain.contraindications import CONTRAINDICATIONS, answer
 from service.domain.escalation import RED_FLAG_WORDS
 from service.domain.roles import Permission
 from service.messaging import phones
@@ -38,6 +38,7 @@ from service.web.auth import sessions
 from service.web.security import local_path
 from service.web.staff import bp, clinic, owned, requires
 from service.web.staff.chart import pain_chart
+from service.web.staff.screening import screened
 
 
 @bp.context_processor
@@ -124,36 +125,31 @@ def _form_payload(form, here: Clinic) -> dict:
 @requires(Permission.ENROL)
 def enrol():
     here = clinic()
-    errors, warning = {}, None
+    errors = {}
     if request.method == "POST":
-        screening = screen(request.form.getlist("contraindication"),
-                           request.form.get("override_reason"),
-                           current_user.can(Permission.OVERRIDE_SCREENING))
         now = utcnow()
+        ticked, unanswered = answer(request.form.getlist("contraindication"),
+                                    request.form.get("none_apply") == "on")
         try:
-            data = VisitIn.model_validate(_form_payload(request.form, here))
+            data = VisitIn.model_validate(_form_payload(request.form, here)
+                                          | {"contraindications": ticked})
             errors = data.cross_field_errors(now)
         except ValidationError as exc:
             errors = field_errors(exc)
-        if not screening.allowed:
-            warning = screening.warning
-        elif not errors:
+        if unanswered:
+            errors["contraindication"] = unanswered
+        if not errors:
             session = db.session()
             visit, _ = enrol_visit(session, here, data, now, actor=f"staff:{current_user.id}")
-            if screening.overridden:
-                audit.record(session, "contraindication_overridden", clinic_id=here.id,
-                             client_id=visit.client_id, actor=f"staff:{current_user.id}",
-                             contraindications=list(screening.overridden),
-                             reason=request.form.get("override_reason", "").strip())
-                session.commit()
+            screened(session, visit, request.form.get("override_reason", ""), now)
             return redirect(url_for("staff.visit", visit_id=visit.id))
-    status = 422 if errors or warning else 200
+    status = 422 if errors else 200
     form = request.form
     if request.method == "GET" and request.args.get("client", type=int):  # a returning client
         form = _client_fields(owned(Client, request.args.get("client", type=int)))
     return render_template("web/staff/enrol.html", clinic=here, form=form,
                            errors={k.removeprefix("client."): v for k, v in errors.items()},
-                           warning=warning, contraindications=CONTRAINDICATIONS,
+                           contraindications=CONTRAINDICATIONS,
                            languages=LANGUAGES), status
 
 
