@@ -12,7 +12,7 @@ from service.care.maintenance import rebooking_held, suggestion_for
 from service.care.privacy import erase_client, export_client
 from service.domain.contraindications import answer
 from service.models import AuditEvent, Client, Escalation, ScreeningReview, Visit
-from tests.conftest import auth, make_clinic
+from tests.conftest import BOTH_BACKENDS, auth, make_clinic
 from tests.helpers import NOW, enrol, messages
 from tests.web_helpers import csrf_token, log_in, make_staff
 
@@ -164,6 +164,7 @@ def test_pregnancy_pages_on_call_at_once_even_at_night_and_is_never_approved(app
     assert "Never approved" in web.get("/screening").get_data(as_text=True)
 
 
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
 def test_the_api_may_send_the_checklist_and_leaving_it_out_is_not_screened(client, session, clinic):
     key = clinic[1]
     enrol(client, key, contraindications=["compression_fracture"])
@@ -179,6 +180,7 @@ def test_the_api_may_send_the_checklist_and_leaving_it_out_is_not_screened(clien
     assert bad.status_code == 422 and "contraindications.0" in bad.get_json()["fields"]
 
 
+@pytest.mark.parametrize("backend", BOTH_BACKENDS)
 def test_export_has_the_reviews_and_erasure_removes_them(client, session, clinic):
     body = enrol(client, clinic[1], contraindications=["bleeding"])
     ana = session.get(Client, body["client"]["id"])
