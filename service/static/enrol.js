@@ -1,4 +1,18 @@
-// As-you-type client lookup on the enrol form: pick an existing client to fill the fields.
+// The enrol form's helpers; the form works without them.
+// An appointment preset fills the appointment field (the server reads either); typing another
+// time there clears the preset.
+(function () {
+  const field = document.getElementById("next_appointment");
+  const presets = document.querySelectorAll("input[name=appointment_preset]");
+  if (!field) return;
+  presets.forEach((preset) => preset.addEventListener("change", () => { field.value = preset.value; }));
+  field.addEventListener("input", () => presets.forEach((preset) => {
+    preset.checked = preset.value === field.value;
+  }));
+})();
+
+// As-you-type client lookup: pick an existing client to fill their details and consent
+// (consent given before stays given unless they withdrew it).
 (function () {
   const name = document.getElementById("name");
   const phone = document.getElementById("phone");
@@ -11,6 +25,7 @@
     phone.value = client.phone || "";
     document.getElementById("email").value = client.email || "";
     document.getElementById("language").value = client.language;
+    document.getElementById("sms_consent").checked = client.sms_consent;
     box.hidden = true;
   }
   function lookup(q) {

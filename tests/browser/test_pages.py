@@ -14,8 +14,8 @@ def enrol(page, base, name="Maria Lopez", phone="(202) 555-0142", tick=()):
     page.fill("#name", name)
     page.fill("#phone", phone)
     page.check("#sms_consent")
-    page.fill("#pain_before", "6")
-    page.fill("#pain_after", "3")
+    page.click("label[for=pain_before-6]")
+    page.click("label[for=pain_after-3]")
     page.check("#first_visit")
     for key in tick:
         page.check(f"input[name=contraindication][value={key}]")

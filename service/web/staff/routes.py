@@ -1,6 +1,6 @@
 """Dashboard, enrolment after a session, a visit's timeline and the client page."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -16,7 +16,7 @@ from service.care.enrolment import revoke_and_resend
 from service.care.escalations import acknowledge as acknowledge_escalation
 from service.care.maintenance import suggestion_for
 from service.care.privacy import erase_client, export_client
-from service.care.schemas import LANGUAGES, VisitIn, field_errors
+from service.care.schemas import LANGUAGES, VisitIn
 from service.care.scope import mine, theirs
 from service.domain.contraindications import CONTRAINDICATIONS, answer
 from service.domain.escalation import RED_FLAG_WORDS
@@ -38,6 +38,7 @@ from service.web.auth import sessions
 from service.web.security import local_path
 from service.web.staff import bp, clinic, owned, requires
 from service.web.staff.chart import pain_chart
+from service.web.staff.plain_errors import plain_errors
 from service.web.staff.screening import screened
 
 
@@ -100,7 +101,7 @@ def acknowledge(escalation_id: int):
 
 def _form_payload(form, here: Clinic) -> dict:
     """The enrolment form as the API's request body: one validation path for both."""
-    starts = form.get("next_appointment", "").strip()
+    starts = form.get("next_appointment", "").strip() or form.get("appointment_preset", "")
     if starts:
         try:
             starts = datetime.fromisoformat(starts).replace(tzinfo=ZoneInfo(here.time_zone))
@@ -133,9 +134,9 @@ def enrol():
         try:
             data = VisitIn.model_validate(_form_payload(request.form, here)
                                           | {"contraindications": ticked})
-            errors = data.cross_field_errors(now)
+            errors = plain_errors(phones.region_of(here.phone), rules=data.cross_field_errors(now))
         except ValidationError as exc:
-            errors = field_errors(exc)
+            errors = plain_errors(phones.region_of(here.phone), exc)
         if unanswered:
             errors["contraindication"] = unanswered
         if not errors:
@@ -146,11 +147,21 @@ def enrol():
     status = 422 if errors else 200
     form = request.form
     if request.method == "GET" and request.args.get("client", type=int):  # a returning client
-        form = _client_fields(owned(Client, request.args.get("client", type=int)))
-    return render_template("web/staff/enrol.html", clinic=here, form=form,
-                           errors={k.removeprefix("client."): v for k, v in errors.items()},
+        returning = owned(Client, request.args.get("client", type=int))
+        _saw("client_viewed", returning.id, on="enrol_form")
+        form = _client_fields(returning)
+    return render_template("web/staff/enrol.html", clinic=here, form=form, errors=errors,
                            contraindications=CONTRAINDICATIONS,
-                           languages=LANGUAGES), status
+                           languages=LANGUAGES, presets=_appointment_presets(here)), status
+
+
+def _appointment_presets(here: Clinic) -> list[tuple[int, datetime]]:
+    """Next appointments a tap away: in 1, 2 and 3 weeks at this time of day (on the quarter hour
+    before), as the clinic's wall-clock time the appointment field holds."""
+    now = utcnow().astimezone(ZoneInfo(here.time_zone)).replace(tzinfo=None, second=0,
+                                                                 microsecond=0)
+    now = now.replace(minute=now.minute - now.minute % 15)
+    return [(weeks, now + timedelta(weeks=weeks)) for weeks in (1, 2, 3)]
 
 
 def _client_fields(client: Client) -> MultiDict:
@@ -179,7 +190,8 @@ def search_clients():
     ).all()
     _saw("clients_searched", None, found=[c.id for c in rows])
     return jsonify([{"id": c.id, "name": c.name, "phone": c.phone, "email": c.email,
-                     "language": c.language} for c in rows])
+                     "language": c.language, "sms_consent": bool(_client_fields(c).get("sms_consent"))}
+                    for c in rows])
 
 
 @bp.get("/visits/<int:visit_id>")

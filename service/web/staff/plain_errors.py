@@ -1,0 +1,56 @@
+"""The enrol form's errors in words a receptionist acts on, all at once, keyed by the form's field.
+The API keeps pydantic's exact reasons (service/care/schemas.py); a person at a desk wants to
+know what to enter, not which validator failed. Written once here: every field's words, by the
+pydantic error type where the type changes what to do ("rule" is a cross-field rule's, "refused"
+a valid number of a kind we never text, whose reason is kept)."""
+
+import phonenumbers
+from pydantic import ValidationError
+
+ANY = "*"
+WORDS: dict[str, dict[str, str]] = {
+    "name": {"string_too_long": "Shorten the name to 120 characters or fewer",
+             ANY: "Enter the client's name"},
+    "phone": {"refused": "We cannot text this number ({reason}). Enter a mobile number, like {phone}",
+              ANY: "Enter a phone number we can text, like {phone}"},
+    "email": {ANY: "Enter an email address, like name@example.com"},
+    "sms_consent": {ANY: "Tick this once the client agrees to receive texts"},
+    "channels": {ANY: "Enter a phone number the client agreed to get texts on, or an email"},
+    "pain_before": {ANY: "Choose a number from 0 to 10"},
+    "pain_after": {ANY: "Choose a number from 0 to 10"},
+    "next_appointment": {"rule": "Choose a time after this session",
+                         "value_error": "Choose a date within the years 1 to 9999",
+                         ANY: "Enter a date and time, like 2026-03-14 10:30"},
+    "rebook_weeks": {"rule": "Choose a next appointment or a rebooking reminder, not both",
+                     ANY: "Choose from 1 to 6 weeks"},
+    "occurred_at": {ANY: "Enrol within 14 days of the session, and not ahead of it"},
+}
+
+
+def _field(location: str) -> str:
+    """"client.phone" -> "phone", "next_appointment.starts_at" -> "next_appointment"."""
+    parts = location.split(".")
+    return parts[1] if parts[0] == "client" and len(parts) > 1 else parts[0]
+
+
+def _kind(error: dict) -> str:
+    refused = error["type"] == "value_error" and "cannot receive" in error["msg"]
+    return "refused" if refused else error["type"]
+
+
+def plain_errors(region: str, exc: ValidationError | None = None,
+                 rules: dict[str, str] | None = None) -> dict[str, str]:
+    """pydantic's errors (exc) and the cross-field rules' (VisitIn.cross_field_errors) as
+    {field: words}, the first error of each field."""
+    found = [(".".join(str(p) for p in e["loc"]), _kind(e), e["msg"].removeprefix("Value error, "))
+             for e in exc.errors()] if exc else []
+    found += [(location, "rule", reason) for location, reason in (rules or {}).items()]
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    phone = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL) \
+        if example else "+1 202 555 0143"
+    errors: dict[str, str] = {}
+    for location, kind, reason in found:
+        field = _field(location)
+        words = WORDS.get(field, {ANY: "Check this field"})
+        errors.setdefault(field, words.get(kind, words[ANY]).format(phone=phone, reason=reason))
+    return errors
