@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 
-.PHONY: run test lint bench pg-up chromium wrk i18n image-check clean
+.PHONY: run test lint bench pg-up chromium axe wrk i18n image-check clean
 
 # --locked: a pyproject.toml whose lock is stale stops here (`$(BIN)/uv lock`, then commit both).
 $(STAMP): pyproject.toml uv.lock
@@ -31,7 +31,12 @@ pg-up:
 chromium:
 	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
-test: $(STAMP) pg-up chromium
+# The accessibility test injects npm's axe-core (package.json pins it; package-lock.json its hash).
+axe:
+	@test -f node_modules/axe-core/axe.min.js || { command -v npm >/dev/null || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y npm); npm ci --no-audit --no-fund; }
+
+test: $(STAMP) pg-up chromium axe
 	$(BIN)/ruff check service jobs tests bench
 	$(BIN)/pytest
 

@@ -139,7 +139,7 @@ def test_the_settings_make_list_and_revoke_a_key_and_audit_both(client, clinic, 
         item = listed.get_data(as_text=True).split(f'data-testid="key-{key[:12]}">')[1]
         item = item.split("</li>")[0]
         assert "enrol" in item and "read" not in item
-        assert "expires Tue Sep 8, 10:00 AM" in item and "last used Wed Jun 10, 11:00 AM" in item
+        assert "expires Tue 8 Sep, 10:00" in item and "last used Wed 10 Jun, 11:00" in item
         client.post(f"/settings/api-keys/{row.id}/revoke",
                     data={"csrf_token": csrf_token(listed)})
     [revoked] = audit_rows(session, "api_key_revoked")

@@ -116,7 +116,7 @@ def test_a_row_shows_the_phone_as_read_the_last_visit_and_the_next_appointment(a
     with at(NOW):
         row = logged_in(app, session, here).get("/clients?q=ana").get_data(as_text=True)
     assert "(202) 555-0123" in row
-    assert "Last visit: Wed Jun 10, 10:00 AM" in row and "next: Wed Jun 24, 10:00 AM" in row
+    assert "Last visit: Wed 10 Jun, 10:00" in row and "next: Wed 24 Jun, 10:00" in row
 
 
 def test_pages_of_25_with_links_that_keep_the_query_and_filters(app, session, clinic):

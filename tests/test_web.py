@@ -81,8 +81,8 @@ def test_enrol_shows_the_planned_timeline(logged_in, session):
     response = enrol_form(logged_in)
     assert response.status_code == 302
     page = logged_in.get(response.location).get_data(as_text=True)
-    assert "Aftercare planned for" in page and "window start" in page
-    assert "Wed Jun 10, 10:00 AM" in page  # local time, not UTC
+    assert "Aftercare planned for" in page and "24-hour care window" in page
+    assert "Wed 10 Jun, 10:00" in page  # local time, not UTC
     visit = session.exec(select(Visit)).one()
     assert visit.visit_number == 1
     assert session.exec(select(Client)).one().phone == "+12025550123"

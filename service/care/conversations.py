@@ -37,8 +37,8 @@ MEANING_WORDS = {
 }
 # What went out, as staff read it.
 MESSAGE_WORDS = {
-    careplan.WINDOW_START: "aftercare instructions", careplan.HYDRATION: "hydration tip",
-    careplan.HEAT: "heat tip", careplan.CHECKIN: "how is your back?",
+    careplan.WINDOW_START: "24-hour care window", careplan.HYDRATION: "hydration tip",
+    careplan.HEAT: "heat tip", careplan.CHECKIN: "How's your back? check-in",
     careplan.FOLLOWUP: "follow-up check-in", careplan.APPOINTMENT_REMINDER: "appointment reminder",
     careplan.REBOOK_NUDGE: "time to book again",
     MessageKind.OPT_OUT_CONFIRMATION: "texts stopped", MessageKind.OPT_IN_CONFIRMATION: "texts back on",

@@ -33,7 +33,7 @@ def test_log_in_enrol_a_client_and_see_the_timeline(page, live, owner, db):
     assert "Aftercare planned for" in page.inner_text("h1")
     rows = page.locator("[data-testid=timeline] tbody tr")
     assert rows.count() >= 5
-    assert "window start" in rows.first.inner_text()
+    assert "24-hour care window" in rows.first.inner_text()
     shot(page, "timeline")
     visit = db.exec(select(Visit)).one()
     assert visit.visit_number == 1

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from flask import Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from pydantic import ValidationError
@@ -11,6 +12,7 @@ from werkzeug.datastructures import MultiDict
 
 from service import db
 from service.care import audit, triage
+from service.care.conversations import MESSAGE_WORDS
 from service.care.enrolment import enrol as enrol_visit
 from service.care.enrolment import revoke_and_resend
 from service.care.escalations import acknowledge as acknowledge_escalation
@@ -50,10 +52,17 @@ def reader_region() -> dict:
 
 @bp.app_template_filter("local")
 def local(moment: datetime | None, zone: str | None = None) -> str:
-    """A time in the clinic's (or the given) zone, as staff read it: "Wed Jun 10, 4:10 PM"."""
+    """A time in the clinic's (or the given) zone, short and plain: "Mon 7 Dec, 10:00"."""
     if moment is None:
         return ""
-    return moment.astimezone(ZoneInfo(zone or clinic().time_zone)).strftime("%a %b %-d, %-I:%M %p")
+    return format_datetime(moment, "EEE d MMM, HH:mm", tzinfo=ZoneInfo(zone or clinic().time_zone),
+                           locale="en")
+
+
+@bp.app_template_filter("message_words")
+def message_words(kind: str) -> str:
+    """A message's kind as staff read it: "24-hour care window", not "window_start"."""
+    return MESSAGE_WORDS.get(kind, kind.replace("_", " "))
 
 
 @bp.app_template_filter("age")
