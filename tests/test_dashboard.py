@@ -177,6 +177,21 @@ def test_another_clinic_s_rows_never_appear(client, session, here):
     assert count(page, "urgent") == 0 and "Failed deliveries, last 7 days (0)" in page.get_data(True)
 
 
+def test_a_text_filed_under_this_clinic_from_another_clinic_s_client_never_appears(
+        client, session, here):
+    other, _ = make_clinic(session, name="Other Clinic")
+    zed = Client(clinic_id=other.id, name="Zed Misfiled", time_zone="America/New_York")
+    session.add(zed)
+    session.flush()
+    session.add(InboundMessage(provider_sid="SM8", clinic_id=here.id, client_id=zed.id,
+                               from_number="+12025550998", to_number="+12025550100",
+                               body="misfiled words"))
+    session.commit()
+    html = staff(client, session, here).get("/").get_data(as_text=True)
+    assert "Zed Misfiled" not in html and "misfiled words" not in html
+    assert "Today's replies (0)" in html
+
+
 def test_failed_deliveries_of_the_last_week_are_counted(client, session, here):
     ana = escalate(session, here, "Ana Ruiz").client_id
     for i, (status, days) in enumerate([("failed", 1), ("undelivered", 2), ("failed", 9),

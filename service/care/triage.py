@@ -109,9 +109,11 @@ def _visits(session: Session, clinic: Clinic, today: datetime) -> Section:
 
 
 def _replies(session: Session, clinic: Clinic, today: datetime) -> Section:
-    """Today's texts and web check-ins together (an SMS check-in is its text already)."""
+    """Today's texts and web check-ins together (an SMS check-in is its text already). A text
+    counts only if its client is the clinic's too, as in the inbox: a misfiled one never shows."""
     texts = (select(InboundMessage, Client).join(Client, InboundMessage.client_id == Client.id)
-             .where(belongs(InboundMessage, clinic.id), InboundMessage.received_at >= today)
+             .where(belongs(InboundMessage, clinic.id), belongs(Client, clinic.id),
+                    InboundMessage.received_at >= today)
              .order_by(InboundMessage.received_at.desc()))
     pages = (select(CheckIn, Client).join(Client, CheckIn.client_id == Client.id)
              .where(belongs(CheckIn, clinic.id), CheckIn.source == "web",
