@@ -49,7 +49,7 @@ def _init_web(app: Flask, exempt_from_csrf) -> None:
 
     from service.extensions import babel, csrf, login_manager
     from service.messaging import phones
-    from service.web import security
+    from service.web import security, static_files
     from service.web.auth import bp as auth_bp
     from service.web.client_page import bp as client_page_bp
     from service.web.staff import bp as staff_bp
@@ -74,5 +74,6 @@ def _init_web(app: Flask, exempt_from_csrf) -> None:
     app.add_template_filter(phones.display, "phone")
     app.add_template_filter(phones.tel_href, "tel")
     security.init_app(app)
+    static_files.init_app(app)
     for blueprint in (auth_bp, staff_bp, client_page_bp):
         app.register_blueprint(blueprint)
