@@ -2,6 +2,7 @@
 saving one never resets another; the clinic's name, phone and address are editable and audited;
 "no quiet hours" is an explicit choice."""
 
+import re
 from datetime import time
 
 from sqlmodel import select
@@ -34,9 +35,24 @@ def test_the_page_has_a_form_and_a_link_per_section(app, session, clinic):
     page = owner_web(app, session, clinic[0]).get("/settings").get_data(as_text=True)
     for section in ("clinic", "on_call", "plan", "security"):
         assert f'name="section" value="{section}"' in page
-    for anchor in ("#clinic", "#plan", "#texting", "#wording", "#staff", "#api_keys", "#security"):
-        assert f'href="{anchor}"' in page
+    for anchor in ("clinic", "plan", "texting", "wording", "staff", "api_keys", "security"):
+        assert f'href="/settings?open={anchor}#{anchor}"' in page
     assert 'href="/clients/import"' in page
+
+
+def opened(page) -> list[str]:
+    return re.findall(r'<details id="(\w+)" class="section" open>', page.get_data(as_text=True))
+
+
+def test_sections_are_folded_but_the_one_asked_for_saved_or_refused(app, session, clinic):
+    """A phone's page is a list of sections; the one the owner is working in is open."""
+    web = owner_web(app, session, clinic[0])
+    page = web.get("/settings")
+    assert page.get_data(as_text=True).count('class="section"') == 8 and opened(page) == []
+    assert opened(web.get("/settings?open=security")) == ["security"]
+    assert opened(web.get(post(web, **CLINIC_SECTION).headers["Location"])) == ["clinic"]
+    refused = post(web, **{**CLINIC_SECTION, "name": ""})
+    assert refused.status_code == 422 and opened(refused) == ["clinic"]
 
 
 def test_saving_the_clinic_section_keeps_the_plan_and_security_as_saved(app, session, clinic):
@@ -49,7 +65,7 @@ def test_saving_the_clinic_section_keeps_the_plan_and_security_as_saved(app, ses
     session.commit()
     web = owner_web(app, session, here)
     answer = post(web, **CLINIC_SECTION)  # no plan checkbox posted: none may read as "off"
-    assert answer.status_code == 302 and answer.headers["Location"] == "/settings#clinic"
+    assert answer.status_code == 302 and answer.headers["Location"] == "/settings?open=clinic#clinic"
     after = saved(session, here)
     assert after.use_suggested_interval is True and after.idle_timeout_minutes == 45
     assert after.plan_overrides == {"disabled_kinds": ["heat"], "hydration_after_minutes": 90}
@@ -122,7 +138,8 @@ def test_wording_is_edited_per_language_and_keeps_the_others(app, session, clini
     saved_es = web.post("/settings/wording", data={
         "csrf_token": csrf_token(page), "language": "es",
         "wording_hydration": "{first_name}, bebe agua hoy."})
-    assert saved_es.status_code == 302 and saved_es.headers["Location"] == "/settings?language=es#wording"
+    assert saved_es.status_code == 302
+    assert saved_es.headers["Location"] == "/settings?language=es&open=wording#wording"
     assert saved(session, here).plan_overrides["wording"] == {
         "en": {"hydration": "{first_name}, drink water."},
         "es": {"hydration": "{first_name}, bebe agua hoy."}}

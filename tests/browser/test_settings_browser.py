@@ -24,9 +24,14 @@ def test_settings_in_sections_and_a_csv_import(page, live, owner, db):
     log_in(page, base, owner.email)
     page.goto(f"{base}/settings")
     assert no_horizontal_scroll(page)
+    height = page.evaluate("document.documentElement.scrollHeight")
+    print(f"settings page at 390x844, sections folded: {height} px")  # 11,479 px unfolded
+    assert height < 4 * 844
     page.click("[data-testid=sections] >> text=Security")
+    expect(page.locator("[name=require_totp]")).to_be_visible()
     expect(page.locator("#security")).to_be_in_viewport()
 
+    page.click("#clinic > summary")  # a section opens where it is, without a script
     section = page.locator("[data-testid=section-clinic]")
     section.locator("#clinic_name").fill("Sunrise Back Walking Downtown")
     section.locator("#clinic_phone").fill("(202) 555-0190")
@@ -40,9 +45,11 @@ def test_settings_in_sections_and_a_csv_import(page, live, owner, db):
                                                         "+12025550190", "12 Mill Lane")
     assert saved.quiet_start == saved.quiet_end == time(0, 0)
     assert saved.plan_overrides["disabled_kinds"] == ["heat"]  # the plan section kept as saved
+    expect(page.locator("#quiet_off")).to_be_checked()  # the section saved is open again
+    page.click("#plan > summary")
     expect(page.locator("input[name=kind_heat]")).not_to_be_checked()
-    expect(page.locator("#quiet_off")).to_be_checked()
 
+    page.click("#wording > summary")
     area = page.locator("#wording_hydration")
     area.fill("Hi ")
     page.locator("[data-testid=placeholders-hydration] >> text={first_name}").click()

@@ -12,7 +12,7 @@ PREVIEW = "[data-testid=preview-hydration]"
 def test_the_live_preview_shows_problems_then_the_text(page, live, owner, db):
     base, _ = live
     log_in(page, base, owner.email)
-    page.goto(f"{base}/settings")
+    page.goto(f"{base}/settings?open=wording")
     assert "{first_name}" in page.inner_text("[data-testid=placeholders-hydration]")
 
     page.fill("#wording_hydration", "{{ client_name }}, drink water {nope}")

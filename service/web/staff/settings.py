@@ -117,7 +117,7 @@ def _email(value: str) -> str:
 @requires(Permission.SETTINGS)
 def settings():
     here = clinic()
-    errors = {}
+    errors, sections = {}, []
     if request.method == "POST":
         sections = request.form.getlist("section")
         if not sections or any(section not in SECTIONS for section in sections):
@@ -130,8 +130,13 @@ def settings():
         if not errors:
             _save(here, changes)
             flash(" and ".join(SECTIONS[section] for section in sections) + " saved.")
-            return redirect(url_for("staff.settings", _anchor=sections[0]))
-    return _page(here, errors=errors, language=request.args.get("language"))
+            return _back(sections[0])
+    return _page(here, errors=errors, language=request.args.get("language"), opened=sections)
+
+
+def _back(section: str, **args):
+    """To the settings page with the section just changed open and in view."""
+    return redirect(url_for("staff.settings", **args, open=section, _anchor=section))
 
 
 def _save(here, changes: dict) -> None:
@@ -156,9 +161,11 @@ def _save(here, changes: dict) -> None:
 
 
 def _page(here, errors: dict | None = None, new_key: str | None = None,
-          typed: dict | None = None, language: str | None = None):
+          typed: dict | None = None, language: str | None = None, opened=()):
     """`typed`: the wording as the owner typed it, shown again when it was refused; `language`:
-    the one whose wording the editor shows (English unless another is chosen)."""
+    the one whose wording the editor shows (English unless another is chosen). Each section is
+    folded (a phone's page is short) but for `opened`, the one with an error or a new key, and
+    the one asked for by ?open= (the section links at the top, a redirect after a save)."""
     language = language if language in LANGUAGES else "en"
     session = db.session()
     staff = session.exec(mine(StaffUser, here.id).order_by(StaffUser.name)).all()
@@ -176,7 +183,8 @@ def _page(here, errors: dict | None = None, new_key: str | None = None,
                            language=language, languages=LANGUAGES, ours=ours,
                            max_length=own_wording.MAX_LENGTH, max_segments=own_wording.MAX_SEGMENTS,
                            new_key=new_key, min_password=passwords.MIN_LENGTH,
-                           scopes=apikeys.SCOPES, roles=ROLES, now=utcnow()), \
+                           scopes=apikeys.SCOPES, roles=ROLES, now=utcnow(),
+                           opened={*opened, request.args.get("open")}), \
         422 if errors else 200
 
 
@@ -201,12 +209,12 @@ def settings_add_staff():
     if not name or "@" not in email or problem:
         flash(f"A name, an email and a password of at least {passwords.MIN_LENGTH} characters "
               "are needed." + (f" Password: {problem}." if problem else ""))
-        return redirect(url_for("staff.settings"))
+        return _back("staff")
     password_hash = passwords.hash_password(password)  # hashed either way: the same time taken
     existing = session.exec(select(StaffUser).where(StaffUser.email == email)).first()
     if existing and existing.clinic_id == here.id:
         flash("That email is already on your staff.")  # the list below shows it anyway
-        return redirect(url_for("staff.settings"))
+        return _back("staff")
     if existing is None:
         session.add(StaffUser(clinic_id=here.id, email=email, name=name, role=role,
                               password_hash=password_hash))
@@ -218,7 +226,7 @@ def settings_add_staff():
     # The answer stays true in both cases; the staff list below shows who was added (an
     # invitation by email, issue 15 item 3, is where this closes fully).
     flash(f"If that email has no account yet, {name} can now log in; your staff are listed below.")
-    return redirect(url_for("staff.settings"))
+    return _back("staff")
 
 
 @bp.post("/settings/staff/invite")
@@ -235,15 +243,16 @@ def settings_invite_staff():
     try:
         _email(email)
     except ValueError as exc:
-        return _page(here, errors={"invite_email": str(exc)})
+        return _page(here, errors={"invite_email": str(exc)}, opened=["staff"])
     if not name or role not in ROLES:
         return _page(here, errors={"invite_name" if not name else "invite_role":
-                                   "a name is needed" if not name else "choose a role"})
+                                   "a name is needed" if not name else "choose a role"},
+                     opened=["staff"])
     session = db.session()
     existing = session.exec(select(StaffUser).where(StaffUser.email == email)).first()
     if existing and existing.clinic_id == here.id:
         flash("That email is already on your staff: send them a new invitation from the list.")
-        return redirect(url_for("staff.settings"))
+        return _back("staff")
     if existing is None:
         # A random password nobody knows: no usable one, and a login attempt costs the same.
         user = StaffUser(clinic_id=here.id, email=email, name=name, role=role,
@@ -257,7 +266,7 @@ def settings_invite_staff():
         session.commit()
     flash(f"If that email has no account yet, {name} gets an invitation by email; it works "
           "once, for 7 days.")
-    return redirect(url_for("staff.settings"))
+    return _back("staff")
 
 
 @bp.post("/settings/staff/<int:user_id>/invite")
@@ -268,7 +277,7 @@ def settings_reinvite_staff(user_id: int):
     user = owned(StaffUser, user_id)
     if not user.active:
         flash(f"{user.name} is deactivated: reactivate them first.")
-        return redirect(url_for("staff.settings"))
+        return _back("staff")
     session = db.session()
     tokens.issue(session, user, tokens.INVITE, current_app.extensions["aftercare.config"]
                  .PUBLIC_BASE_URL, utcnow())
@@ -276,7 +285,7 @@ def settings_reinvite_staff(user_id: int):
                  actor=f"staff:{current_user.id}", staff_id=user.id)
     session.commit()
     flash(f"A new invitation is on its way to {user.email}; the older link no longer works.")
-    return redirect(url_for("staff.settings"))
+    return _back("staff")
 
 
 @bp.post("/settings/staff/<int:user_id>/active")
@@ -288,7 +297,7 @@ def settings_staff_active(user_id: int):
     user = owned(StaffUser, user_id)
     if user.id == current_user.id:
         flash("You cannot deactivate yourself.")
-        return redirect(url_for("staff.settings"))
+        return _back("staff")
     session = db.session()
     user.active = not user.active
     session.add(user)
@@ -298,7 +307,7 @@ def settings_staff_active(user_id: int):
                  clinic_id=user.clinic_id, actor=f"staff:{current_user.id}", staff_id=user.id)
     session.commit()
     flash(f"{user.name} is {'active again' if user.active else 'deactivated and signed out'}.")
-    return redirect(url_for("staff.settings"))
+    return _back("staff")
 
 
 @bp.post("/settings/staff/<int:user_id>/sign-out")
@@ -313,7 +322,7 @@ def settings_staff_sign_out(user_id: int):
                  actor=f"staff:{current_user.id}", staff_id=user.id)
     session.commit()
     flash(f"{user.name} is signed out everywhere.")
-    return redirect(url_for("staff.settings"))
+    return _back("staff")
 
 
 @bp.post("/settings/staff/<int:user_id>/clear-throttle")
@@ -329,7 +338,7 @@ def settings_clear_throttle(user_id: int):
                  actor=f"staff:{current_user.id}", staff_id=user.id)
     session.commit()
     flash(f"{user.name} can log in again at once.")
-    return redirect(url_for("staff.settings"))
+    return _back("staff")
 
 
 @bp.post("/settings/staff/<int:user_id>/two-factor/reset")
@@ -345,7 +354,7 @@ def settings_reset_two_factor(user_id: int):
                  actor=f"staff:{current_user.id}", staff_id=user.id)
     session.commit()
     flash(f"{user.name}'s second factor is reset: they set up a new one at their next login.")
-    return redirect(url_for("staff.settings"))
+    return _back("staff")
 
 
 @bp.post("/settings/api-keys")
@@ -357,12 +366,12 @@ def settings_create_key():
     days = request.form.get("expires_in_days", "").strip()
     if not scopes or not (days == "" or days.isdigit() and 1 <= int(days) <= 3650):
         flash("A key needs at least one scope, and an expiry, if any, of 1 to 3650 days.")
-        return redirect(url_for("staff.settings"))
+        return _back("api_keys")
     here = clinic()
     key = apikeys.issue(db.session(), here, name, scopes=scopes,
                         expires_at=utcnow() + timedelta(days=int(days)) if days else None,
                         actor=f"staff:{current_user.id}")
-    return _page(here, new_key=key)  # shown once, on this page only
+    return _page(here, new_key=key, opened=["api_keys"])  # shown once, on this page only
 
 
 @bp.post("/settings/sender")
@@ -389,14 +398,14 @@ def settings_sender():
         errors["sms_sender"] = ("this service has several clinics: each needs its own number "
                                 "or Messaging Service, or replies could not be told apart")
     if errors:
-        return _page(here, errors=errors)
+        return _page(here, errors=errors, opened=["texting"])
     here.sms_sender, here.daily_send_cap = sender, cap
     db.session().add(here)
     audit.record(db.session(), "sender_changed", clinic_id=here.id,
                  actor=f"staff:{current_user.id}", sender=sender, daily_send_cap=cap)
     db.session().commit()
     flash("Texting settings saved.")
-    return redirect(url_for("staff.settings"))
+    return _back("texting")
 
 
 @bp.post("/settings/api-keys/<int:key_id>/revoke")
@@ -407,7 +416,7 @@ def settings_revoke_key(key_id: int):
     if not key.revoked_at:
         apikeys.revoke(db.session(), key, actor=f"staff:{current_user.id}")
         flash(f"Key {key.prefix}… revoked.")
-    return redirect(url_for("staff.settings"))
+    return _back("api_keys")
 
 
 @bp.post("/settings/staff/role")
@@ -428,7 +437,7 @@ def settings_change_role():
         db.session().add(user)
         db.session().commit()
         flash(f"{user.name} is now {role.replace('_', ' ')}.")
-    return redirect(url_for("staff.settings"))
+    return _back("staff")
 
 
 # --- the clinic's own wording of each text (domain/wording.py), with a live preview ------------
@@ -502,7 +511,8 @@ def settings_wording():
         wording[kind] = text
     if errors:
         flash("Nothing was saved: see the texts marked below.")
-        return _page(here, errors=errors, typed=typed, language=language)
+        return _page(here, errors=errors, typed=typed, language=language,
+                     opened=["wording"])
     here.plan_overrides = {**here.plan_overrides,
                            "wording": {**here.plan_overrides.get("wording", {}), language: wording}}
     db.session().add(here)
@@ -510,4 +520,4 @@ def settings_wording():
                  actor=f"staff:{current_user.id}", language=language, kinds=sorted(wording))
     db.session().commit()
     flash("Wording saved.")
-    return redirect(url_for("staff.settings", language=language, _anchor="wording"))
+    return _back("wording", language=language)
