@@ -25,10 +25,11 @@ AXE_RUN = """async () => {
       + (n.any[0] ? ' (' + n.any[0].message + ')' : '')).join(' | '));
 }"""
 
-# What a finger taps: links and buttons, and the labels of checkboxes and radios (the box alone
-# is small; its label is the target). Links inside a sentence are exempt (WCAG 2.5.8).
+# What a finger taps: links, buttons, a folded section's summary, and the labels of checkboxes and
+# radios (the box alone is small; its label is the target). Links inside a sentence are exempt
+# (WCAG 2.5.8).
 SMALL_TARGETS = """() => {
-  const targets = [...document.querySelectorAll('a[href], button, label')].filter(e => {
+  const targets = [...document.querySelectorAll('a[href], button, summary, label')].filter(e => {
     if (e.tagName === 'LABEL' && !e.querySelector('input[type=checkbox], input[type=radio]')
         && !(e.control && ['checkbox', 'radio'].includes(e.control.type))) return false;
     if (e.tagName === 'A' && e.closest('p, td, .muted, small')) return false;
