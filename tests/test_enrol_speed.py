@@ -82,6 +82,29 @@ def test_the_first_invalid_field_has_the_focus(web):
     assert "autofocus" in tag(page, "next_appointment")
 
 
+def test_the_checklist_s_error_is_tied_to_its_boxes_and_focused(web):
+    page = post(web, none_apply="").get_data(as_text=True)
+    assert error_of(page, "contraindication")
+    boxes = re.findall(r'<input type="checkbox" name="(?:contraindication|none_apply)"[^>]*>', page)
+    assert len(boxes) > 2
+    for box in boxes:
+        assert 'aria-invalid="true"' in box and 'aria-describedby="contraindication-error"' in box
+    assert "autofocus" in boxes[0] and page.count(" autofocus") == 1
+
+
+def test_a_cross_field_rule_is_shown_with_the_field_errors(web):
+    """Checked on the rest of the form when it holds together without the failed fields."""
+    page = post(web, pain_before="11", next_appointment="2026-06-01T10:00").get_data(as_text=True)
+    assert error_of(page, "pain_before") == "Choose a number from 0 to 10"
+    assert error_of(page, "next_appointment") == "Choose a time after this session"
+    assert page.count(" autofocus") == 1 and "autofocus" in tag(page, "pain_before-0")
+    page = post(web, phone="12", rebook_weeks="2",
+                next_appointment="2026-06-20T10:00").get_data(as_text=True)
+    assert error_of(page, "phone") and error_of(page, "rebook_weeks") == (
+        "Choose a next appointment or a rebooking reminder, not both")
+    assert error_of(page, "channels") is None  # the bad number left out is not "no number"
+
+
 def test_pain_is_a_row_of_0_to_10_buttons(web, session):
     page = web.get("/visits/new").get_data(as_text=True)
     for name in ("pain_before", "pain_after"):

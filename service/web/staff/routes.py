@@ -131,6 +131,26 @@ def _form_payload(form, here: Clinic) -> dict:
     }
 
 
+TIME_RULES = ("occurred_at", "next_appointment.starts_at", "rebook_weeks")
+
+
+def _time_rules_despite(payload: dict, exc: ValidationError, now: datetime) -> dict[str, str]:
+    """The rules on the visit's times when other fields failed, so that a person fixes them all
+    at once: checked on the rest of the form (the failed fields left out) if it holds together
+    without them; the contact rules are not, as leaving a bad number out changes their answer."""
+    rest = {key: dict(value) if isinstance(value, dict) else value
+            for key, value in payload.items()}
+    for location in (error["loc"] for error in exc.errors()):
+        parent = rest.get(location[0]) if len(location) > 1 else rest
+        if isinstance(parent, dict):
+            parent.pop(location[-1], None)
+    try:
+        rules = VisitIn.model_validate(rest).cross_field_errors(now)
+    except ValidationError:
+        return {}
+    return {location: why for location, why in rules.items() if location in TIME_RULES}
+
+
 @bp.route("/visits/new", methods=["GET", "POST"])
 @requires(Permission.ENROL)
 def enrol():
@@ -140,12 +160,13 @@ def enrol():
         now = utcnow()
         ticked, unanswered = answer(request.form.getlist("contraindication"),
                                     request.form.get("none_apply") == "on")
+        payload = _form_payload(request.form, here) | {"contraindications": ticked}
         try:
-            data = VisitIn.model_validate(_form_payload(request.form, here)
-                                          | {"contraindications": ticked})
+            data = VisitIn.model_validate(payload)
             errors = plain_errors(phones.region_of(here.phone), rules=data.cross_field_errors(now))
         except ValidationError as exc:
-            errors = plain_errors(phones.region_of(here.phone), exc)
+            errors = plain_errors(phones.region_of(here.phone), exc,
+                                  rules=_time_rules_despite(payload, exc, now))
         if unanswered:
             errors["contraindication"] = unanswered
         if not errors:
