@@ -296,3 +296,12 @@ def test_enrol_a_new_visit_from_the_client_page_prefills_the_form(app, session, 
     assert 'value="Ana Ruiz"' in form and f'value="{PHONE}"' in form
     assert 'value="ana@example.com"' in form
     assert re.search(r'name="sms_consent" id="sms_consent"\s+checked', form)
+
+
+def test_each_row_links_to_enrol_a_visit_for_who_may_enrol(app, session, clinic, people):
+    ana = people["ana"]
+    link = f'href="/visits/new?client={ana.id}"'
+    desk = logged_in(app, session, clinic[0], Role.FRONT_DESK)
+    assert link in desk.get("/clients?q=Ana").get_data(as_text=True)
+    reader = logged_in(app, session, clinic[0], Role.READ_ONLY)
+    assert link not in reader.get("/clients?q=Ana").get_data(as_text=True)
