@@ -1,7 +1,10 @@
 """Static files: url_for('static', ...) adds ?v=<the file's content hash>, and a URL with the
 current hash is cached for a year (it names that content only: a changed file gets a new URL);
 CSS and JavaScript are gzipped for a browser that accepts it. Pages are never compressed here:
-they carry CSRF tokens next to what a visitor typed (BREACH)."""
+they carry CSRF tokens next to what a visitor typed (BREACH).
+
+Written here rather than with Flask-Compress or WhiteNoise: the cache rule needs the fingerprint
+anyway, and gzip for a handful of small static files is the few lines in `finish`."""
 
 import gzip
 import hashlib
