@@ -29,7 +29,7 @@ from tests.helpers import NOW, PHONE, at, drain, enrol, text
 
 def rows(session, model, *where):
     session.expire_all()
-    return session.exec(select(model).where(*where)).all()
+    return session.exec(select(model).where(*where).order_by(*model.__table__.primary_key)).all()
 
 
 # --- clinics and logins ------------------------------------------------------------------------
