@@ -282,3 +282,20 @@ def test_who_may_read_the_inbox_and_reply(app, session, clinic, ana):
         assert response.status_code == reply_status, role
         if role == "read_only":
             assert 'name="text"' not in page(web, f"/clients/{ana.id}/conversation")[1]
+
+
+def test_a_text_never_shows_a_web_check_in_that_has_the_same_id(app, session, clinic):
+    """Text 1 and web check-in 1 are different things: the question must not read "pain 6/10"."""
+    ana = Client(clinic_id=clinic[0].id, name="Ana Ruiz", phone=PHONE, time_zone="UTC")
+    session.add(ana)
+    session.commit()
+    session.add(InboundMessage(provider_sid="SMsameid", clinic_id=clinic[0].id, client_id=ana.id,
+                               from_number=PHONE, to_number="+12025550100",
+                               body="Can I take a hot bath tonight?", intent="unknown",
+                               received_at=NOW + timedelta(hours=1)))
+    web_checkin(session, ana.id, NOW + timedelta(hours=2), answer="worse", pain=6)
+    web, _ = staff_web(app, session, clinic[0])
+    html = page(web, "/inbox")[1]
+    web_item, text_item = html.split('data-testid="inbox-item"')[1:3]
+    assert "pain 6/10" in web_item
+    assert "hot bath" in text_item and "pain 6/10" not in text_item

@@ -134,13 +134,15 @@ def _items(session: Session, rows) -> list[Item]:
     def by_id(model, ids):
         return {row.id: row for row in session.exec(select(model).where(model.id.in_(ids)))} if ids else {}
     texts = by_id(InboundMessage, {r.id for r in rows if r.source == "sms"})
-    checkins = by_id(CheckIn, {r.id for r in rows if r.source == "web"})
-    if texts:
-        checkins |= {c.inbound_message_id: c for c in session.exec(
-            select(CheckIn).where(CheckIn.inbound_message_id.in_(texts)))}
+    web = by_id(CheckIn, {r.id for r in rows if r.source == "web"})
+    # A text's own check-in, by the text's id: a separate map, since a text and a web check-in
+    # may have the same id.
+    of_text = {c.inbound_message_id: c for c in session.exec(
+        select(CheckIn).where(CheckIn.inbound_message_id.in_(texts)))} if texts else {}
     clients = by_id(Client, {r.client_id for r in rows})
     return [Item(r.source, r.at, r.read_at is not None, r.meaning, clients[r.client_id],
-                 texts.get(r.id) if r.source == "sms" else None, checkins.get(r.id))
+                 texts.get(r.id) if r.source == "sms" else None,
+                 of_text.get(r.id) if r.source == "sms" else web.get(r.id))
             for r in rows]
 
 
