@@ -14,7 +14,7 @@ from flask import Flask, current_app, g, jsonify, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from service.care.schemas import LANGUAGES
+from service.web import use_browser_language
 from service.web.schemas import ErrorOut
 
 MACHINE_PREFIXES = ("/api/", "/webhooks/")
@@ -30,9 +30,9 @@ def http_error(exc: HTTPException):
         return jsonify(ErrorOut(error=code, message=exc.description).model_dump(exclude_none=True)), exc.code
     if exc.code is None or exc.code < 400:
         return exc
-    language = g.get("locale") or request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
-    g.locale = language  # the locale selector reads it; refresh() drops a locale chosen earlier
-    flask_babel.refresh()
+    use_browser_language()
+    language = g.locale
+    flask_babel.refresh()  # the locale selector reads g.locale; this drops a locale chosen earlier
     for_client = request.path.startswith(_client_prefix())
     csrf = isinstance(exc, CSRFError)
     body = current_app.jinja_env.get_template("web/error.html").render(

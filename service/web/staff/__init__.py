@@ -10,8 +10,10 @@ from service.care import scope
 from service.domain.roles import Permission
 from service.extensions import login_manager
 from service.models import Clinic
+from service.web import use_browser_language
 
 bp = Blueprint("staff", __name__)
+bp.before_request(use_browser_language)  # staff pages in the browser's language (English by default)
 
 
 def requires(permission: Permission):
