@@ -1,6 +1,7 @@
 """Staff pages follow the browser's language (Accept-Language), English by default."""
 
-from tests.web_helpers import log_in, make_staff
+from service.models import Client, Escalation, utcnow
+from tests.web_helpers import csrf_token, log_in, make_staff
 
 SPANISH = {"Accept-Language": "es-ES,es;q=0.9,en;q=0.5"}
 
@@ -21,3 +22,30 @@ def test_staff_pages_are_in_the_browser_s_language_and_english_by_default(client
     assert '<html lang="es">' in web.get("/", headers=SPANISH).get_data(as_text=True)
     assert '<html lang="en">' in web.get("/").get_data(as_text=True)
     assert '<html lang="en">' in web.get("/", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+
+
+def test_the_spanish_dashboard_says_its_headings_counts_and_nav_in_spanish(client, session, clinic):
+    web = _logged_in(client, session, clinic)
+    person = Client(clinic_id=clinic[0].id, name="Ana Ruiz", time_zone="America/New_York")
+    session.add(person)
+    session.flush()
+    session.add(Escalation(clinic_id=clinic[0].id, client_id=person.id, severity="urgent",
+                           status="open", reasons=["said worse"], opened_at=utcnow()))
+    session.commit()
+    spanish = web.get("/", headers=SPANISH).get_data(as_text=True)
+    for words in ("Alertas abiertas", "<strong>1</strong> urgente", "URGENTE", "Visitas de hoy (0)",
+                  "Envíos fallidos, últimos", "Confirmar", ">Clientes<", "Cerrar sesión"):
+        assert words in spanish, words
+    english = web.get("/").get_data(as_text=True)
+    assert "Open escalations" in english and "<strong>1</strong> urgent" in english
+    assert "Alertas abiertas" not in english
+
+
+def test_a_failed_login_says_so_in_spanish(client, session, clinic):
+    make_staff(session, clinic[0], "owner@clinic.example")
+    page = client.get("/login", headers=SPANISH)
+    assert "Acceso del personal" in page.get_data(as_text=True)
+    refused = client.post("/login", headers=SPANISH, data={
+        "email": "owner@clinic.example", "password": "wrong", "csrf_token": csrf_token(page)})
+    assert refused.status_code == 401
+    assert "El correo y la contraseña no coinciden." in refused.get_data(as_text=True)

@@ -156,17 +156,22 @@ def test_dark_mode_pages_have_no_serious_axe_violation(browser, seeded):
 
 @pytest.mark.parametrize("language", ["en", "es"])
 def test_no_word_breaks_at_320px_with_text_at_200_percent(browser, seeded, db, language):
-    _, _, client, link = seeded
+    """The client's pages in the client's language; the dashboard in the browser's (locale)."""
+    base, owner, client, link = seeded
     client.language = language
     db.add(client)
     db.commit()
     context = browser.new_context(viewport={"width": 320, "height": 640}, is_mobile=True,
-                                  bypass_csp=True)
+                                  bypass_csp=True, locale=language)
     page = context.new_page()
     page.goto(link)
     page.add_style_tag(content="html { font-size: 200%; } body { font-size: 1rem; }")
     broken = page.evaluate(BROKEN_WORDS)
     page.goto(f"{link}/optout")
+    page.add_style_tag(content="html { font-size: 200%; } body { font-size: 1rem; }")
+    broken += page.evaluate(BROKEN_WORDS)
+    log_in(page, base, owner.email)
+    assert page.get_attribute("html", "lang") == language
     page.add_style_tag(content="html { font-size: 200%; } body { font-size: 1rem; }")
     broken += page.evaluate(BROKEN_WORDS)
     context.close()

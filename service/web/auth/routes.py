@@ -17,7 +17,7 @@ from service.web.security import local_path
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
-    error = None
+    failed = False  # the page says so in the reader's language
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
         session = db.session()
@@ -33,11 +33,11 @@ def login():
             audit.record(session, "staff_login", clinic_id=user.clinic_id, actor=f"staff:{user.id}")
             session.commit()
             return redirect(local_path(request.args.get("next")) or url_for("staff.dashboard"))
-        error = "That email and password do not match."
+        failed = True
         audit.record(session, "login_failed", clinic_id=user.clinic_id if user else None,
                      actor="anonymous", email=email)
         session.commit()
-    return render_template("web/auth/login.html", form=form, error=error), 401 if error else 200
+    return render_template("web/auth/login.html", form=form, failed=failed), 401 if failed else 200
 
 
 @bp.post("/logout")
