@@ -49,3 +49,16 @@ def test_a_failed_login_says_so_in_spanish(client, session, clinic):
         "email": "owner@clinic.example", "password": "wrong", "csrf_token": csrf_token(page)})
     assert refused.status_code == 401
     assert "El correo y la contraseña no coinciden." in refused.get_data(as_text=True)
+
+
+def test_the_clients_list_and_the_inbox_are_in_spanish(client, session, clinic):
+    web = _logged_in(client, session, clinic)
+    session.add(Client(clinic_id=clinic[0].id, name="Ana Ruiz", time_zone="America/New_York"))
+    session.commit()
+    clients = web.get("/clients?q=Ana", headers=SPANISH).get_data(as_text=True)
+    for words in ("Nombre, teléfono o correo", "Buscar", "1 cliente", "sin cita", "Última visita: ninguna"):
+        assert words in clients, words
+    inbox = web.get("/inbox", headers=SPANISH).get_data(as_text=True)
+    for words in ("0 sin leer", "Qué quieren decir", "No hay nada."):
+        assert words in inbox, words
+    assert "1 client<" in web.get("/clients?q=Ana").get_data(as_text=True)
