@@ -62,3 +62,14 @@ def test_the_clients_list_and_the_inbox_are_in_spanish(client, session, clinic):
     for words in ("0 sin leer", "Qué quieren decir", "No hay nada."):
         assert words in inbox, words
     assert "1 client<" in web.get("/clients?q=Ana").get_data(as_text=True)
+
+
+def test_a_conversation_is_in_spanish(client, session, clinic):
+    web = _logged_in(client, session, clinic)
+    person = Client(clinic_id=clinic[0].id, name="Ana Ruiz", time_zone="America/New_York")
+    session.add(person)
+    session.commit()
+    page = web.get(f"/clients/{person.id}/conversation", headers=SPANISH).get_data(as_text=True)
+    for words in ("Ficha del cliente", "Aún no hay mensajes en ninguna dirección.", "Responder",
+                  "No podemos enviar mensajes ni correos a este cliente"):
+        assert words in page, words
