@@ -1,6 +1,11 @@
 """Staff pages follow the browser's language (Accept-Language), English by default."""
 
-from service.models import Client, Escalation, utcnow
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+
+from service.models import Client, Escalation, Visit, utcnow
 from tests.web_helpers import csrf_token, log_in, make_staff
 
 SPANISH = {"Accept-Language": "es-ES,es;q=0.9,en;q=0.5"}
@@ -73,3 +78,18 @@ def test_a_conversation_is_in_spanish(client, session, clinic):
     for words in ("Ficha del cliente", "Aún no hay mensajes en ninguna dirección.", "Responder",
                   "No podemos enviar mensajes ni correos a este cliente"):
         assert words in page, words
+
+
+def test_staff_pages_give_times_in_the_page_s_language(client, session, clinic):
+    web = _logged_in(client, session, clinic)
+    person = Client(clinic_id=clinic[0].id, name="Ana Ruiz", time_zone="America/New_York")
+    session.add(person)
+    session.flush()
+    session.add(Visit(clinic_id=clinic[0].id, client_id=person.id,
+                      occurred_at=datetime(2026, 12, 7, 15, 0, tzinfo=UTC), visit_number=1))
+    session.commit()
+    zone = clinic[0].time_zone
+    spanish = web.get("/clients?q=Ana", headers=SPANISH).get_data(as_text=True)
+    assert format_datetime(datetime(2026, 12, 7, 15, 0, tzinfo=UTC), "EEE d MMM, HH:mm",
+                           tzinfo=ZoneInfo(zone), locale="es") in spanish
+    assert "dic" in spanish and "Dec" in web.get("/clients?q=Ana").get_data(as_text=True)

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from flask import Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from pydantic import ValidationError
 from sqlmodel import or_, select
@@ -52,11 +52,12 @@ def reader_region() -> dict:
 
 @bp.app_template_filter("local")
 def local(moment: datetime | None, zone: str | None = None) -> str:
-    """A time in the clinic's (or the given) zone, short and plain: "Mon 7 Dec, 10:00"."""
+    """A time in the clinic's (or the given) zone, short and plain, in the page's language:
+    "Mon 7 Dec, 10:00", "lun 7 dic, 10:00"."""
     if moment is None:
         return ""
     return format_datetime(moment, "EEE d MMM, HH:mm", tzinfo=ZoneInfo(zone or clinic().time_zone),
-                           locale="en")
+                           locale=g.get("locale") or "en")
 
 
 @bp.app_template_filter("message_words")
