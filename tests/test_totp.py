@@ -204,8 +204,12 @@ def test_turning_it_off_needs_the_password_and_a_code(app, session, clinic):
 
 def test_an_owner_resets_a_lost_phone(app, session, clinic):
     here = clinic[0]
-    with freeze_time(NOW):
-        nurse, _, _ = enrolled(app, session, here, "nurse@clinic.example", role="clinician")
+    with freeze_time(NOW) as clock:
+        nurse, secret, _ = enrolled(app, session, here, "nurse@clinic.example", role="clinician")
+        clock.tick(STEP)  # the enrolment's code step is spent
+        lost_phone, location = password_step(app, nurse.email, "/")  # a session on the lost phone
+        assert code_step(lost_phone, location, pyotp.TOTP(secret).now()).status_code == 302
+        assert lost_phone.get("/").status_code == 200
         owner = make_staff(session, here, "owner@clinic.example")
         web = app.test_client()
         log_in(web, owner.email)
@@ -221,6 +225,7 @@ def test_an_owner_resets_a_lost_phone(app, session, clinic):
         reset = actions(session, "totp_reset")[0]
         assert reset.actor == f"staff:{owner.id}" and reset.detail == {"staff_id": nurse.id}
         assert log_in(app.test_client(), nurse.email).headers["Location"] == "/"
+        assert lost_phone.get("/").status_code == 302  # its session ended with the factor
 
 
 def test_an_owner_reset_wants_a_recent_password(app, session, clinic):

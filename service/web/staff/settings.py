@@ -346,14 +346,16 @@ def settings_clear_throttle(user_id: int):
 @requires(Permission.MANAGE_STAFF)
 def settings_reset_two_factor(user_id: int):
     """A lost phone: the staff member logs in with the password alone, or enrols again at once
-    if the clinic requires a second factor."""
+    if the clinic requires a second factor. Their sessions end (the lost phone may hold one)."""
     user = owned(StaffUser, user_id)
     session = db.session()
     totp.disable(session, user)
+    sessions.end_all(session, user.id)
     audit.record(session, "totp_reset", clinic_id=user.clinic_id,
                  actor=f"staff:{current_user.id}", staff_id=user.id)
     session.commit()
-    flash(f"{user.name}'s second factor is reset: they set up a new one at their next login.")
+    flash(f"{user.name}'s second factor is reset and they are signed out everywhere: they set up "
+          "a new one at their next login.")
     return _back("staff")
 
 
