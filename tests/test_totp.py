@@ -10,7 +10,9 @@ import pytest
 from freezegun import freeze_time
 from sqlmodel import select
 
-from service.models import AuditEvent, Clinic, RecoveryCode, StaffSession, StaffUser
+from service.messaging.links import client_page_url
+from service.models import AuditEvent, Client, Clinic, RecoveryCode, StaffSession, StaffUser
+from tests import helpers
 from tests.conftest import BOTH_BACKENDS, make_clinic
 from tests.helpers import NOW
 from tests.web_helpers import (
@@ -241,3 +243,23 @@ def test_an_owner_reset_wants_a_recent_password(app, session, clinic):
         session.expire_all()
         assert session.get(StaffUser, nurse.id).totp_secret is not None
         assert session.get(Clinic, here.id).require_totp is False
+
+
+def test_the_requirement_gates_staff_pages_only(app, session, clinic):
+    """A clinic requires a second factor and the nurse has none yet: her staff pages wait for
+    enrolment, but a client's page opened in the same browser still opens, and the API and a
+    health check answer as they would without her cookie."""
+    here, key = clinic
+    here.require_totp = True
+    session.add(here)
+    session.commit()
+    nurse = make_staff(session, here, "nurse@clinic.example", role="clinician")
+    ana = session.get(Client, helpers.enrol(app.test_client(), key)["client_id"])
+    page = client_page_url(app.extensions["aftercare.config"], ana.id, ana.link_version)
+    web = app.test_client()
+    assert log_in(web, nurse.email).status_code == 302
+    assert web.get("/").headers["Location"].startswith("/account/two-factor")
+    assert web.get(page.removeprefix(app.extensions["aftercare.config"].PUBLIC_BASE_URL)
+                   ).status_code == 200
+    assert web.get("/healthz").status_code == 200
+    assert web.get("/api/v1/visits/1").status_code == 401  # the API's own answer: no key

@@ -29,7 +29,8 @@ from service.web.security import local_path
 PENDING_FOR = timedelta(minutes=5)
 _PENDING, _SECRET = "pending_login", "totp_enrolling"
 # What a session that must enrol first may still open.
-_OPEN = {"auth.two_factor", "auth.logout", "auth.confirm_password", "static"}
+_OPEN = {"auth.two_factor", "auth.logout", "auth.confirm_password"}
+_STAFF_PAGES = {"staff", "auth"}
 
 
 class CodeForm(FlaskForm):
@@ -165,8 +166,10 @@ def _status_page(user, here, form, error=None):
 @bp.before_app_request
 def enrol_first():
     """A session of a staff member whose clinic requires a second factor they do not have opens
-    only enrolment (and logout) until it is done."""
-    if request.endpoint in _OPEN or not current_user.is_authenticated or current_user.totp_secret:
+    only enrolment (and logout) until it is done. Only staff pages look: the API, webhooks and
+    client pages carry no staff session, and a Twilio webhook should not load one."""
+    if request.blueprint not in _STAFF_PAGES or request.endpoint in _OPEN \
+            or not current_user.is_authenticated or current_user.totp_secret:
         return None
     if not db.session().get(Clinic, current_user.clinic_id).require_totp:
         return None
