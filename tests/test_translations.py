@@ -1,7 +1,8 @@
-"""Every client-facing string of the web pages has its Spanish translation, and the compiled
-catalog the app loads matches the .po file (run `make i18n` after changing either)."""
+"""Every string of the web pages, and every one marked in the code (_(), lazy_gettext(), N_()),
+has its Spanish translation, and the compiled catalog the app loads matches the .po file (run
+`make i18n` after changing either)."""
 
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
@@ -16,8 +17,10 @@ def _po():
 
 
 def test_every_string_in_the_pages_is_translated():
-    extracted = {entry[2] for entry in extract_from_dir(ROOT / "templates" / "web",
-                                                         method_map=[("**.html", "jinja2")])}
+    pages = extract_from_dir(ROOT / "templates" / "web", method_map=[("**.html", "jinja2")])
+    code = extract_from_dir(ROOT / "service", method_map=[("**.py", "python")],
+                            keywords={**DEFAULT_KEYWORDS, "lazy_gettext": None})
+    extracted = {entry[2] for entry in [*pages, *code]}
     catalog = _po()
     missing = [text for text in extracted if not (catalog.get(text) and catalog.get(text).string)]
     assert missing == []
