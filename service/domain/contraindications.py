@@ -3,13 +3,15 @@ aftercare (the session has happened; its advice and red-flag guidance matter all
 back walking is not rebooked until a clinician has reviewed it (care/screening.py). Pregnancy is
 never approved: direct pressure endangers the fetus."""
 
+from service.domain.i18n import N_
+
 CONTRAINDICATIONS = {
-    "osteoporosis": "Osteoporosis",
-    "compression_fracture": "Compression fractures",
-    "spinal_instability": "Spinal instability",
-    "recent_fracture_or_surgery": "Recent fracture or surgery",
-    "bleeding": "Bleeding disorder or blood thinners",
-    "pregnancy": "Pregnancy",
+    "osteoporosis": N_("Osteoporosis"),
+    "compression_fracture": N_("Compression fractures"),
+    "spinal_instability": N_("Spinal instability"),
+    "recent_fracture_or_surgery": N_("Recent fracture or surgery"),
+    "bleeding": N_("Bleeding disorder or blood thinners"),
+    "pregnancy": N_("Pregnancy"),
 }
 NEVER_APPROVED = frozenset({"pregnancy"})
 WAITING = ("open", "override_requested")  # on the dashboard until someone decides
@@ -32,7 +34,7 @@ def answer(ticked: list[str], none_apply: bool) -> tuple[list[str] | None, str |
         return None, f"unknown: {', '.join(unknown)}"
     ticked = [key for key in CONTRAINDICATIONS if key in ticked]
     if ticked and none_apply:
-        return None, "tick the boxes that apply or \"None of these apply\", not both"
+        return None, N_("tick the boxes that apply or \"None of these apply\", not both")
     if not ticked and not none_apply:
-        return None, "tick the boxes that apply, or \"None of these apply\""
+        return None, N_("tick the boxes that apply, or \"None of these apply\"")
     return ticked, None

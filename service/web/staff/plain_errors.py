@@ -5,26 +5,30 @@ pydantic error type where the type changes what to do ("rule" is a cross-field r
 a valid number of a kind we never text, whose reason is kept)."""
 
 import phonenumbers
+from flask_babel import LazyString, lazy_gettext
 from pydantic import ValidationError
 
 ANY = "*"
-WORDS: dict[str, dict[str, str]] = {
-    "name": {"string_too_long": "Shorten the name to 120 characters or fewer",
-             ANY: "Enter the client's name"},
-    "phone": {"refused": "We cannot text this number ({reason}). Enter a mobile number, like {phone}",
-              ANY: "Enter a phone number we can text, like {phone}"},
-    "email": {ANY: "Enter an email address, like name@example.com"},
-    "sms_consent": {ANY: "Tick this once the client agrees to receive texts"},
-    "channels": {ANY: "Enter a phone number the client agreed to get texts on, or an email"},
-    "pain_before": {ANY: "Choose a number from 0 to 10"},
-    "pain_after": {ANY: "Choose a number from 0 to 10"},
-    "next_appointment": {"rule": "Choose a time after this session",
-                         "value_error": "Choose a date within the years 1 to 9999",
-                         ANY: "Enter a date and time, like 2026-03-14 10:30"},
-    "rebook_weeks": {"rule": "Choose a next appointment or a rebooking reminder, not both",
-                     ANY: "Choose from 1 to 6 weeks"},
-    "occurred_at": {ANY: "Enrol within 14 days of the session, and not ahead of it"},
+# Translated when shown (lazy): %(phone)s and %(reason)s are filled in then.
+WORDS: dict[str, dict[str, LazyString]] = {
+    "name": {"string_too_long": lazy_gettext("Shorten the name to 120 characters or fewer"),
+             ANY: lazy_gettext("Enter the client's name")},
+    "phone": {"refused": lazy_gettext(
+                  "We cannot text this number (%(reason)s). Enter a mobile number, like %(phone)s"),
+              ANY: lazy_gettext("Enter a phone number we can text, like %(phone)s")},
+    "email": {ANY: lazy_gettext("Enter an email address, like name@example.com")},
+    "sms_consent": {ANY: lazy_gettext("Tick this once the client agrees to receive texts")},
+    "channels": {ANY: lazy_gettext("Enter a phone number the client agreed to get texts on, or an email")},
+    "pain_before": {ANY: lazy_gettext("Choose a number from 0 to 10")},
+    "pain_after": {ANY: lazy_gettext("Choose a number from 0 to 10")},
+    "next_appointment": {"rule": lazy_gettext("Choose a time after this session"),
+                         "value_error": lazy_gettext("Choose a date within the years 1 to 9999"),
+                         ANY: lazy_gettext("Enter a date and time, like 2026-03-14 10:30")},
+    "rebook_weeks": {"rule": lazy_gettext("Choose a next appointment or a rebooking reminder, not both"),
+                     ANY: lazy_gettext("Choose from 1 to 6 weeks")},
+    "occurred_at": {ANY: lazy_gettext("Enrol within 14 days of the session, and not ahead of it")},
 }
+CHECK = lazy_gettext("Check this field")
 
 
 def _field(location: str) -> str:
@@ -51,6 +55,6 @@ def plain_errors(region: str, exc: ValidationError | None = None,
     errors: dict[str, str] = {}
     for location, kind, reason in found:
         field = _field(location)
-        words = WORDS.get(field, {ANY: "Check this field"})
-        errors.setdefault(field, words.get(kind, words[ANY]).format(phone=phone, reason=reason))
+        words = WORDS.get(field, {ANY: CHECK})
+        errors.setdefault(field, str(words.get(kind, words[ANY])) % {"phone": phone, "reason": reason})
     return errors

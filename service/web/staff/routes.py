@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from flask import Response, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import ValidationError
 from sqlmodel import or_, select
@@ -169,10 +170,10 @@ def enrol():
             errors = plain_errors(phones.region_of(here.phone), exc,
                                   rules=_time_rules_despite(payload, exc, now))
         if unanswered:
-            errors["contraindication"] = unanswered
+            errors["contraindication"] = _(unanswered)
         if not errors:
             session = db.session()
-            visit, _ = enrol_visit(session, here, data, now, actor=f"staff:{current_user.id}")
+            visit = enrol_visit(session, here, data, now, actor=f"staff:{current_user.id}")[0]
             screened(session, visit, request.form.get("override_reason", ""), now)
             return redirect(url_for("staff.visit", visit_id=visit.id))
     status = 422 if errors else 200
