@@ -2,6 +2,8 @@
 asking for and using a password reset."""
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlmodel import select
 
 from service import db
@@ -12,8 +14,8 @@ from service.models import StaffUser, utcnow
 from service.web.auth import bp, sessions, throttle
 from service.web.auth.forms import NewPasswordForm, ResetRequestForm
 
-SENT = "If that address has an account, a link to set a new password is on its way. It works " \
-       "once, for 30 minutes."
+SENT = lazy_gettext("If that address has an account, a link to set a new password is on its way. "
+                    "It works once, for 30 minutes.")
 
 
 @bp.route("/reset-password", methods=["GET", "POST"])
@@ -58,7 +60,7 @@ def _set_password(token: str, purpose: str):
     form, error = NewPasswordForm(), None
     if form.validate_on_submit():
         if problem := new_password_problem(form.password.data):
-            error = f"New password: {problem}."
+            error = _("New password: %(problem)s.", problem=problem)
         else:
             password_hash = hash_password(form.password.data)  # before the row is locked
             user = tokens.use(session, token, purpose, now)
@@ -76,7 +78,7 @@ def _set_password(token: str, purpose: str):
                 session.commit()
                 return redirect(url_for("staff.dashboard"))
             session.commit()
-            flash("Your password is changed, and every session of yours is signed out: log in.")
+            flash(_("Your password is changed, and every session of yours is signed out: log in."))
             return redirect(url_for("auth.login"))
     return render_template("web/auth/set_password.html", form=form, error=error, user=user,
                            purpose=purpose), 422 if error else 200

@@ -2,6 +2,7 @@
 itself, never the staff member whose email it guesses."""
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlmodel import select
 
@@ -62,7 +63,7 @@ def confirm_password():
             sessions.confirmed(db.session())
             db.session().commit()
             return redirect(back)
-        error = "That password is not right."
+        error = _("That password is not right.")
     return render_template("web/auth/confirm.html", form=form, error=error), 401 if error else 200
 
 
@@ -74,9 +75,9 @@ def change_password():
     if form.validate_on_submit():
         problem = new_password_problem(form.new_password.data)
         if not verify_password(current_user.password_hash, form.current_password.data):
-            error = "Your current password is not right."
+            error = _("Your current password is not right.")
         elif problem:
-            error = f"New password: {problem}."
+            error = _("New password: %(problem)s.", problem=problem)
         else:
             session = db.session()
             user = current_user._get_current_object()
@@ -86,6 +87,6 @@ def change_password():
             audit.record(session, "password_changed", clinic_id=current_user.clinic_id,
                          actor=f"staff:{current_user.id}")
             session.commit()
-            flash("Password changed; your other sessions are signed out.")
+            flash(_("Password changed; your other sessions are signed out."))
             return redirect(url_for("staff.dashboard"))
     return render_template("web/auth/password.html", form=form, error=error), 422 if error else 200

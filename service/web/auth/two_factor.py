@@ -13,6 +13,8 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
@@ -34,11 +36,11 @@ _STAFF_PAGES = {"staff", "auth"}
 
 
 class CodeForm(FlaskForm):
-    code = StringField("Code", validators=[DataRequired(), Length(max=20)])
+    code = StringField(lazy_gettext("Code"), validators=[DataRequired(), Length(max=20)])
 
 
 class OffForm(CodeForm):
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    password = PasswordField(lazy_gettext("Password"), validators=[DataRequired(), Length(max=200)])
 
 
 def needed(user: StaffUser) -> bool:
@@ -72,7 +74,7 @@ def login_code():
     user, back = _pending_user(), local_path(request.args.get("next"))
     if user is None:
         if session.pop(_PENDING, None):
-            flash("That sign-in waited too long for its code: log in again.")
+            flash(_("That sign-in waited too long for its code: log in again."))
         return redirect(url_for("auth.login", next=back))
     form, error = CodeForm(), None
     if form.is_submitted() and not form.validate():
@@ -88,7 +90,7 @@ def login_code():
                          actor=f"staff:{user.id}", factor=factor)
             db_session.commit()
             return redirect(back or url_for("staff.dashboard"))
-        error = "That code is not right (or was already used): try the next one."
+        error = _("That code is not right (or was already used): try the next one.")
         audit.record(db_session, "totp_failed", clinic_id=user.clinic_id, actor="anonymous",
                      staff_id=user.id)
         db_session.commit()
@@ -120,7 +122,7 @@ def two_factor():
             db_session.commit()
             return render_template("web/auth/recovery_codes.html", codes=codes,
                                    back=back or url_for("staff.dashboard"))
-        error = "That code is not right: check the phone's time, and type the code it shows now."
+        error = _("That code is not right: check the phone's time, and type the code it shows now.")
     return render_template("web/auth/enrol.html", form=form, error=error, secret=secret,
                            qr=totp.qr_data_uri(secret, user.email), required=here.require_totp), \
         422 if error else 200
@@ -134,16 +136,16 @@ def two_factor_off():
     here = db.session().get(Clinic, user.clinic_id)
     form, error = OffForm(), None
     if here.require_totp:
-        error = "Your clinic requires a second factor: it cannot be turned off."
+        error = _("Your clinic requires a second factor: it cannot be turned off.")
     elif not form.validate():
         error = _errors(form)
     else:
         db_session = db.session()
         attempt = throttle.reserve(db_session, user.email, request.remote_addr or "?")
         if not verify_password(user.password_hash, form.password.data):
-            error = "Password: not right."
+            error = _("Password: not right.")
         elif not totp.check(db_session, user, form.code.data):
-            error = "Code: not right, or already used."
+            error = _("Code: not right, or already used.")
         else:
             throttle.succeeded(db_session, attempt)
             totp.disable(db_session, user)

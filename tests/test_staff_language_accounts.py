@@ -1,0 +1,131 @@
+"""The account pages (login's second step, two-factor, passwords, email links), client import
+and settings follow the browser's language, English by default."""
+
+import re
+from urllib.parse import urlsplit
+
+import pyotp
+from babel.messages.extract import extract_from_file
+
+from service.accounts import tokens
+from service.config import ROOT
+from service.models import utcnow
+from tests.web_helpers import (
+    PASSWORD,
+    code_step,
+    csrf_token,
+    enrolled,
+    log_in,
+    make_staff,
+    password_step,
+)
+
+SPANISH = {"Accept-Language": "es-ES,es;q=0.9,en;q=0.5"}
+
+
+def _owner(app, session, clinic):
+    make_staff(session, clinic[0], "owner@clinic.example")
+    web = app.test_client()
+    assert log_in(web, "owner@clinic.example").status_code == 302
+    return web
+
+
+def _no_english_of(template: str, html: str) -> None:
+    """None of the template's own English sentences is left in its Spanish render (placeholders
+    cut off: only the words around them are looked for)."""
+    path = ROOT / "templates" / "web" / template
+    for _line, msgid, *_ in extract_from_file("jinja2", path):
+        for words in re.split(r"%\(\w+\)s", msgid if isinstance(msgid, str) else msgid[0]):
+            if len(words.strip(" .:;,")) > 3:
+                assert not re.search(rf"(?<!\w){re.escape(words)}(?!\w)", html), words
+
+
+def _spanish(web, path: str, template: str, *words: str, status: int = 200) -> str:
+    page = web.get(path, headers=SPANISH)
+    assert page.status_code == status
+    html = page.get_data(as_text=True)
+    for word in words:
+        assert word in html, word
+    _no_english_of(template, html)
+    return html
+
+
+# --- the account pages ---
+
+def test_the_password_pages_are_in_spanish_and_english_by_default(app, session, clinic):
+    web = _owner(app, session, clinic)
+    _spanish(web, "/account/password", "auth/password.html", "Cambie su contraseña",
+             "Contraseña actual", "Sus otras sesiones se cierran cuando cambia.")
+    page = web.get("/account/password", headers=SPANISH)
+    wrong = web.post("/account/password", headers=SPANISH, data={
+        "current_password": "not it", "new_password": "a" * 20, "csrf_token": csrf_token(page)})
+    assert "Su contraseña actual no es correcta." in wrong.get_data(as_text=True)
+    assert "Change your password" in web.get("/account/password").get_data(as_text=True)
+    confirm = web.get("/confirm-password", headers=SPANISH).get_data(as_text=True)
+    assert "Confirme su contraseña" in confirm and "hace más de 10 minutos" in confirm
+    _no_english_of("auth/confirm.html", confirm)
+    assert "Confirm your password" in web.get("/confirm-password").get_data(as_text=True)
+
+
+def test_a_password_change_flashes_in_spanish(app, session, clinic):
+    web = _owner(app, session, clinic)
+    page = web.get("/account/password", headers=SPANISH)
+    done = web.post("/account/password", headers=SPANISH, follow_redirects=True, data={
+        "current_password": PASSWORD, "new_password": "a much better passphrase",
+        "csrf_token": csrf_token(page)})
+    assert "Contraseña cambiada; sus otras sesiones se han cerrado." in done.get_data(as_text=True)
+
+
+def test_two_factor_enrolment_its_codes_and_its_status_are_in_spanish(app, session, clinic):
+    web = _owner(app, session, clinic)
+    html = _spanish(web, "/account/two-factor", "auth/enrol.html", "Acceso en dos pasos",
+                    "O escriba esta clave:", "Código QR para su aplicación de autenticación")
+    secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', html)[1]
+    page = web.get("/account/two-factor", headers=SPANISH)
+    wrong = web.post("/account/two-factor", headers=SPANISH,
+                     data={"code": "000000", "csrf_token": csrf_token(page)})
+    assert "Ese código no es correcto: compruebe la hora" in wrong.get_data(as_text=True)
+    empty = web.post("/account/two-factor", headers=SPANISH, data={"csrf_token": csrf_token(page)})
+    assert "Código: " in empty.get_data(as_text=True)  # the field's name, then WTForms' Spanish
+    codes = web.post("/account/two-factor", headers=SPANISH,
+                     data={"code": pyotp.TOTP(secret).now(), "csrf_token": csrf_token(page)})
+    assert "Sus códigos de recuperación, que se muestran una sola vez" in codes.get_data(as_text=True)
+    _no_english_of("auth/recovery_codes.html", codes.get_data(as_text=True))
+    _spanish(web, "/account/two-factor", "auth/two_factor_on.html",
+             "Activado: entra con su contraseña", "Códigos de recuperación restantes: 10.")
+    assert "Recovery codes left: 10." in web.get("/account/two-factor").get_data(as_text=True)
+
+
+def test_the_login_code_step_is_in_spanish(app, session, clinic):
+    enrolled(app, session, clinic[0])
+    web, location = password_step(app, "owner@clinic.example")
+    _spanish(web, location, "auth/code.html", "Su código", "Escriba el código de 6 dígitos")
+    wrong = web.post(location, headers=SPANISH,
+                     data={"code": "000000", "csrf_token": csrf_token(web.get(location))})
+    assert "Ese código no es correcto (o ya se usó)" in wrong.get_data(as_text=True)
+    english = code_step(web, location, "000000").get_data(as_text=True)
+    assert "That code is not right (or was already used): try the next one." in english
+
+
+def test_a_reset_request_and_a_dead_link_are_in_spanish(client):
+    _spanish(client, "/reset-password", "auth/reset_request.html", "¿Olvidó su contraseña?",
+             "Su correo del personal", "Envíenme un enlace por correo")
+    page = client.get("/reset-password", headers=SPANISH)
+    sent = client.post("/reset-password", headers=SPANISH, data={
+        "email": "nobody@clinic.example", "csrf_token": csrf_token(page)})
+    assert "Si esa dirección tiene una cuenta, le llegará un enlace" in sent.get_data(as_text=True)
+    gone = _spanish(client, "/reset-password/nonsense", "auth/link_gone.html",
+                    "Este enlace ya no funciona", status=410)
+    assert re.search(r'<a href="/reset-password">Pida un enlace nuevo</a>: funciona una sola vez', gone)
+    assert "Ask for a new link</a>: it works once, for 30 minutes." in \
+        client.get("/reset-password/nonsense").get_data(as_text=True)
+
+
+def test_an_invitation_s_page_is_in_spanish(app, session, clinic):
+    user = make_staff(session, clinic[0], "new@clinic.example", role="clinician")
+    link = tokens.issue(session, user, tokens.INVITE, "http://localhost", utcnow())
+    session.commit()
+    web, path = app.test_client(), urlsplit(link).path
+    _spanish(web, path, "auth/set_password.html", "Bienvenido, New",
+             "Elija una contraseña para new@clinic.example; entrará en cuanto la haya elegido.")
+    assert "Welcome, New" in web.get(path).get_data(as_text=True)
