@@ -1,6 +1,7 @@
 """The account pages (login's second step, two-factor, passwords, email links), client import
 and settings follow the browser's language, English by default."""
 
+import io
 import re
 from urllib.parse import urlsplit
 
@@ -129,3 +130,36 @@ def test_an_invitation_s_page_is_in_spanish(app, session, clinic):
     _spanish(web, path, "auth/set_password.html", "Bienvenido, New",
              "Elija una contraseña para new@clinic.example; entrará en cuanto la haya elegido.")
     assert "Welcome, New" in web.get(path).get_data(as_text=True)
+
+
+# --- client import ---
+
+def _upload(web, text: str, headers=None):
+    return web.post("/clients/import", content_type="multipart/form-data", headers=headers or {},
+                    data={"csrf_token": csrf_token(web.get("/clients/import")),
+                          "file": (io.BytesIO(text.encode()), "clients.csv")})
+
+
+def test_the_import_page_its_report_and_its_flash_are_in_spanish(app, session, clinic):
+    web = _owner(app, session, clinic)
+    _spanish(web, "/clients/import", "staff/import.html", "Importar clientes",
+             "Un archivo CSV (como máximo 200", "Revisar el archivo")
+    csv = "name,phone,email\nAna Ruiz,(202) 555-0181,\nNo Contact,,\n"
+    report = _upload(web, csv, SPANISH)
+    html = report.get_data(as_text=True)
+    for words in ("Prueba: todavía no se guarda nada",
+                  "Se pueden importar 1 fila(s); 1 línea(s) tienen problemas y se omitirán.",
+                  "línea 3: phone: se necesita un teléfono o un correo",
+                  "Importar 1 cliente(s), omitiendo las líneas de arriba"):
+        assert words in html, words
+    _no_english_of("staff/import.html", html)
+    assert "line 3: phone: a phone or an email is required" in _upload(web, csv).get_data(as_text=True)
+    upload = re.search(r'name="upload" value="([^"]+)"', html)[1]
+    done = web.post("/clients/import/confirm", headers=SPANISH, follow_redirects=True,
+                    data={"csrf_token": csrf_token(report), "upload": upload})
+    assert "Se importaron 1 cliente(s) y se omitieron 1 fila(s) con errores." in \
+        done.get_data(as_text=True)
+    bad = web.post("/clients/import/confirm", headers=SPANISH,
+                   data={"csrf_token": csrf_token(report), "upload": "altered"})
+    assert bad.status_code == 422
+    assert "subida: caducada o alterada; vuelva a subir el archivo" in bad.get_data(as_text=True)

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from service.care.enrolment import upsert_client
 from service.care.schemas import ClientIn, field_errors
+from service.domain.i18n import N_
 from service.models import Clinic
 
 COLUMNS = tuple(ClientIn.model_fields)  # name, phone, email, language, time_zone, sms_consent
@@ -56,7 +57,7 @@ def read(stream: TextIO) -> tuple[list[Row], list[Problem]]:
     for record in reader:
         line = reader.line_num
         if None in record:
-            problems.append(Problem(line, "row", "more cells than columns"))
+            problems.append(Problem(line, "row", N_("more cells than columns")))
             continue
         values = {key.strip(): value.strip() for key, value in record.items() if value and value.strip()}
         if not values:  # a spreadsheet's empty row
@@ -79,7 +80,7 @@ def _parse(line: int, values: dict) -> ClientIn | list[Problem]:
     except ValidationError as exc:
         return [Problem(line, field, reason) for field, reason in field_errors(exc).items()]
     if not client.phone and not client.email:
-        return [Problem(line, "phone", "a phone or an email is required")]
+        return [Problem(line, "phone", N_("a phone or an email is required"))]
     return client
 
 
@@ -94,7 +95,7 @@ def save(session: Session, clinic: Clinic, rows: Iterable[Row], now: datetime) -
         try:
             upsert_client(session, clinic, row.client, now)
         except IntegrityError:
-            raise Conflict(Problem(row.line, "phone", "belongs to another client of the clinic "
-                                                      "than the email")) from None
+            raise Conflict(Problem(row.line, "phone", N_("belongs to another client of the clinic "
+                                                         "than the email"))) from None
         count += 1
     return count
