@@ -10,8 +10,11 @@ from babel.messages.extract import extract_from_file
 from babel.support import Translations
 from freezegun import freeze_time
 from markupsafe import escape
+from sqlmodel import select
 
 from service.config import ROOT
+from service.domain.replies import NUMBNESS
+from service.models import CheckIn, Escalation, Visit, utcnow
 from tests.web_helpers import csrf_token, log_in, make_staff
 
 SPANISH = {"Accept-Language": "es-ES,es;q=0.9"}
@@ -79,3 +82,76 @@ def test_the_enrol_form_stays_english_by_default(web):
     assert _error_of(refused, "phone") == "Enter a phone number we can text, like (201) 555-0123"
     assert _error_of(refused, "contraindication") == (
         "tick the boxes that apply, or &#34;None of these apply&#34;")
+
+
+@pytest.fixture
+def ana(web, session, clinic):
+    """Ana, enrolled through the form (English), who then said worse with a red flag on her page,
+    raising an open escalation: her visit."""
+    form = web.get("/visits/new")
+    enrolled = web.post("/visits/new", data={
+        "name": "Ana Ruiz", "phone": "(202) 555-0123", "sms_consent": "on", "language": "en",
+        "none_apply": "on", "pain_before": "6", "pain_after": "3", "csrf_token": csrf_token(form)})
+    visit = session.get(Visit, int(enrolled.location.rsplit("/", 1)[1]))
+    session.add(CheckIn(client_id=visit.client_id, answer="worse", pain=7, red_flags=[NUMBNESS],
+                        source="web", created_at=utcnow()))
+    session.add(Escalation(clinic_id=clinic[0].id, client_id=visit.client_id, severity="urgent",
+                           status="open", reasons=["said worse"], opened_at=utcnow()))
+    session.commit()
+    return visit
+
+
+def test_the_visit_client_and_details_pages_are_in_spanish(web, ana):
+    visit = web.get(f"/visits/{ana.id}", headers=SPANISH).get_data(as_text=True)
+    for words in ("Cuidados planificados para <a", "Visita 1 el mié 10 jun, 10:07",
+                  "horas en America/New_York", "cuidados de las primeras 24 horas",
+                  ">pendiente<", "Inscribir al siguiente cliente"):
+        assert words in visit, words
+    assert _english_left(visit, "visit.html") == []
+    page = web.get(f"/clients/{ana.client_id}", headers=SPANISH).get_data(as_text=True)
+    for words in ("Mensajes: aceptó el mié 10 jun", "Dolor inicial:", ">urgente<", ">abierta<",
+                  "¿Qué hizo?", "Seguimientos", "peor dolor 7/10", "Visita 1</a>",
+                  "dolor 6 → 3", "consejo de hidratación", 'data-copied="Copiado"',
+                  "Revocar el enlace y enviar uno nuevo"):
+        assert words in page, words
+    assert _english_left(page, "client.html") == []
+    details = web.get(f"/clients/{ana.client_id}/details", headers=SPANISH).get_data(as_text=True)
+    assert "Datos de Ana Ruiz" in details and "Los mensajes van por" in details
+    assert _english_left(details, "client_details.html") == []
+
+
+def test_the_client_page_stays_english_by_default(web, ana):
+    page = web.get(f"/clients/{ana.client_id}").get_data(as_text=True)
+    for words in ("Texts: consented Wed 10 Jun", ">urgent<", ">open<", "worse pain 7/10",
+                  "hydration tip", 'data-copied="Copied"', "Revoke link and send a new one"):
+        assert words in page, words
+    assert "Aftercare planned for <a" in web.get(f"/visits/{ana.id}").get_data(as_text=True)
+
+
+def test_acknowledging_says_so_in_spanish(web, session, ana):
+    escalation = session.exec(select(Escalation)).one()
+    token = csrf_token(web.get(f"/clients/{ana.client_id}", headers=SPANISH))
+    done = web.post(f"/escalations/{escalation.id}/acknowledge", headers=SPANISH,
+                    data={"csrf_token": token}, follow_redirects=True)
+    assert "Alerta confirmada." in done.get_data(as_text=True)
+
+
+def test_the_inbox_words_and_the_reply_preview_are_in_spanish(web, ana):
+    inbox = web.get("/inbox", headers=SPANISH).get_data(as_text=True)
+    for words in (">Peor</a>", ">Señal de alarma</a>", ">Pregunta</a>", ">No entendido</a>",
+                  'data-testid="meaning">señal de alarma<', "peor, dolor 7/10", "entumecimiento u hormigueo"):
+        assert words in inbox, words
+    assert ">Worse</a>" in web.get("/inbox").get_data(as_text=True)
+    conversation = web.get(f"/clients/{ana.client_id}/conversation", headers=SPANISH)
+    assert "cuidados de las primeras 24 horas" in conversation.get_data(as_text=True)
+    token = {"X-CSRFToken": csrf_token(conversation)}
+    preview = f"/clients/{ana.client_id}/reply/preview"
+    said = web.post(preview, json={"text": "Hola"}, headers=SPANISH | token).get_json()
+    assert said["summary"] == "4 de 640 caracteres: 1 mensaje(s) de texto, GSM-7"
+    assert web.post(preview, json={"text": ""}, headers=SPANISH | token).get_json()["problem"] == (
+        "Escriba primero la respuesta.")
+    assert web.post(preview, json={"text": "Hola"}, headers=token).get_json()["summary"] == (
+        "4 of 640 characters: 1 text message(s), GSM-7")
+    sent = web.post(f"/clients/{ana.client_id}/reply", headers=SPANISH, follow_redirects=True,
+                    data={"csrf_token": token["X-CSRFToken"], "text": "Llámenos"})
+    assert "Respuesta en camino por mensaje de texto." in sent.get_data(as_text=True)

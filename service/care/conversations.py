@@ -16,6 +16,7 @@ from service.care import audit
 from service.care.scope import theirs
 from service.domain import careplan
 from service.domain.escalation import HIGH_PAIN, MEANINGFUL_RISE
+from service.domain.i18n import N_
 from service.domain.messages import MessageKind, MessageStatus
 from service.domain.replies import WORSE, Intent
 from service.messaging import outbox
@@ -30,25 +31,27 @@ WORSE_, RED_FLAG, QUESTION, RESCHEDULE, UNKNOWN = (
     "worse", Intent.RED_FLAG.value, "question", Intent.RESCHEDULE.value, Intent.UNKNOWN.value)
 MEANINGS = (WORSE_, RED_FLAG, QUESTION, RESCHEDULE, UNKNOWN)  # what the inbox filters by
 MEANING_WORDS = {
-    WORSE_: "worse", RED_FLAG: "red flag", QUESTION: "question", RESCHEDULE: "reschedule",
-    UNKNOWN: "not understood", Intent.CHECKIN: "check-in", Intent.CONFIRM: "confirmed",
-    Intent.OPT_OUT: "stopped texts", Intent.OPT_IN: "texts back on", Intent.HELP: "asked for help",
-    Intent.REACTION: "reaction",
+    WORSE_: N_("worse"), RED_FLAG: N_("red flag"), QUESTION: N_("question"), RESCHEDULE: N_("reschedule"),
+    UNKNOWN: N_("not understood"), Intent.CHECKIN: N_("check-in"), Intent.CONFIRM: N_("confirmed"),
+    Intent.OPT_OUT: N_("stopped texts"), Intent.OPT_IN: N_("texts back on"),
+    Intent.HELP: N_("asked for help"),
+    Intent.REACTION: N_("reaction"),
 }
-# What went out, as staff read it.
+# What went out, as staff read it. Both marked N_: the page that shows them translates them.
 MESSAGE_WORDS = {
-    careplan.WINDOW_START: "24-hour care window", careplan.HYDRATION: "hydration tip",
-    careplan.HEAT: "heat tip", careplan.CHECKIN: "How's your back? check-in",
-    careplan.FOLLOWUP: "follow-up check-in", careplan.APPOINTMENT_REMINDER: "appointment reminder",
-    careplan.REBOOK_NUDGE: "time to book again",
-    MessageKind.OPT_OUT_CONFIRMATION: "texts stopped", MessageKind.OPT_IN_CONFIRMATION: "texts back on",
-    MessageKind.HELP: "help", MessageKind.CHECKIN_THANKS: "thanks for checking in",
-    MessageKind.CONCERN_ADVICE: "pause back walking, call us",
-    MessageKind.URGENT_ADVICE: "seek urgent care now",
-    MessageKind.APPOINTMENT_CONFIRMED: "appointment confirmed",
-    MessageKind.APPOINTMENT_RESCHEDULE: "we will call to reschedule",
-    MessageKind.CLARIFY: "we did not understand", MessageKind.PAGE_LINK: "new page link",
-    MessageKind.STAFF_REPLY: "reply",
+    careplan.WINDOW_START: N_("24-hour care window"), careplan.HYDRATION: N_("hydration tip"),
+    careplan.HEAT: N_("heat tip"), careplan.CHECKIN: N_("How's your back? check-in"),
+    careplan.FOLLOWUP: N_("follow-up check-in"), careplan.APPOINTMENT_REMINDER: N_("appointment reminder"),
+    careplan.REBOOK_NUDGE: N_("time to book again"),
+    MessageKind.OPT_OUT_CONFIRMATION: N_("texts stopped"),
+    MessageKind.OPT_IN_CONFIRMATION: N_("texts back on"),
+    MessageKind.HELP: N_("help"), MessageKind.CHECKIN_THANKS: N_("thanks for checking in"),
+    MessageKind.CONCERN_ADVICE: N_("pause back walking, call us"),
+    MessageKind.URGENT_ADVICE: N_("seek urgent care now"),
+    MessageKind.APPOINTMENT_CONFIRMED: N_("appointment confirmed"),
+    MessageKind.APPOINTMENT_RESCHEDULE: N_("we will call to reschedule"),
+    MessageKind.CLARIFY: N_("we did not understand"), MessageKind.PAGE_LINK: N_("new page link"),
+    MessageKind.STAFF_REPLY: N_("reply"),
 }
 _SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED)
 
@@ -156,14 +159,15 @@ class Entry:
     staff_name: str | None = None  # who wrote a staff reply
 
     @property
-    def words(self) -> str:
-        """What went out: its text once sent, else what it is."""
+    def words(self) -> str | None:
+        """What went out: its text once sent (or a staff reply's text); None for a message not
+        sent yet, which the page names by its kind (MESSAGE_WORDS, in the page's language)."""
         message = self.message
         if message.body and message.status in _SENT:
             return message.body
         if message.kind == MessageKind.STAFF_REPLY:
             return message.params.get("text", "")
-        return MESSAGE_WORDS.get(message.kind, message.kind.replace("_", " "))
+        return None
 
 
 def conversation(session: Session, client: Client, limit: int = 200) -> list[Entry]:
@@ -216,12 +220,14 @@ def reply_channel(session: Session, clinic: Clinic, client: Client) -> tuple[str
     return channels[0], client.phone if channels[0] == "sms" else client.email
 
 
-def reply_problem(text: str) -> str | None:
-    """Why this text cannot go, in words; None when it can."""
+def reply_problem(text: str) -> tuple[str, dict] | None:
+    """Why this text cannot go: words (marked N_, with %(name)s placeholders the page fills in
+    after translating them) and their values; None when it can."""
     if not text.strip():
-        return "Write the reply first."
+        return N_("Write the reply first."), {}
     if len(text) > MAX_REPLY:
-        return f"Keep it to {MAX_REPLY} characters (this is {len(text)})."
+        return N_("Keep it to %(max)s characters (this is %(length)s)."), {"max": MAX_REPLY,
+                                                                           "length": len(text)}
     return None
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from service.domain import replies
+from service.domain.i18n import N_
 
 CONCERN = "concern"
 URGENT = "urgent"
@@ -23,11 +24,11 @@ MEANINGFUL_RISE = 2
 
 # What staff read for each red flag, on the dashboard, in alerts and in exports: words, not codes.
 RED_FLAG_WORDS = {
-    replies.NUMBNESS: "numbness or tingling",
-    replies.LEG_WEAKNESS: "new leg weakness",
-    replies.BLADDER_BOWEL: "loss of bladder or bowel control",
-    replies.FEVER: "fever",
-    replies.CANNOT_WALK: "cannot walk or stand",
+    replies.NUMBNESS: N_("numbness or tingling"),
+    replies.LEG_WEAKNESS: N_("new leg weakness"),
+    replies.BLADDER_BOWEL: N_("loss of bladder or bowel control"),
+    replies.FEVER: N_("fever"),
+    replies.CANNOT_WALK: N_("cannot walk or stand"),
 }
 
 DEFAULT_RENOTIFY_INTERVAL = timedelta(minutes=30)

@@ -8,7 +8,7 @@
   input.addEventListener("focus", () => input.select());
   button.addEventListener("click", () => {
     input.select();
-    const done = () => { button.textContent = "Copied"; };
+    const done = () => { button.textContent = button.dataset.copied; };  // in the page's language
     if (navigator.clipboard) {
       navigator.clipboard.writeText(input.value).then(done, () => document.execCommand("copy") && done());
     } else if (document.execCommand("copy")) {

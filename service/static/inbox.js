@@ -1,5 +1,5 @@
-// The reply's live segment count: the server renders it as the client will get it and counts it
-// (one rule, service/messaging/sms_segments.py).
+// The reply's live segment count: the server renders it as the client will get it, counts it
+// (one rule, service/messaging/sms_segments.py) and says so in the page's language.
 (function () {
   const area = document.querySelector("textarea[data-preview]");
   if (!area) return;
@@ -14,8 +14,7 @@
         headers: {"Content-Type": "application/json", "X-CSRFToken": token.value},
         body: JSON.stringify({text: area.value}),
       }).then((r) => r.json()).then((p) => {
-        out.textContent = p.problem && area.value ? p.problem
-          : `${p.length} of ${area.maxLength} characters: ${p.segments} text message(s), ${p.encoding}`;
+        out.textContent = p.problem && area.value ? p.problem : p.summary;
       });
     }, 250);
   });

@@ -5,6 +5,7 @@ import re
 import uuid
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from service import db
@@ -28,8 +29,9 @@ def inbox_badge() -> dict:
 def inbox():
     meaning = request.args.get("meaning") or None
     if meaning is not None and meaning not in conversations.MEANINGS:
-        return render_template("web/staff/inbox.html", **_inbox_page(None), problem=(
-            f"meaning: one of {', '.join(conversations.MEANINGS)}, not {meaning[:40]!r}")), 422
+        return render_template("web/staff/inbox.html", **_inbox_page(None), problem=_(
+            "meaning: one of %(meanings)s, not %(given)s", meanings=", ".join(conversations.MEANINGS),
+            given=repr(meaning[:40]))), 422
     return render_template("web/staff/inbox.html", **_inbox_page(meaning), problem=None)
 
 
@@ -56,6 +58,9 @@ def conversation(client_id: int):
 def _conversation_page(client: Client, text: str, problem: str | None):
     session, here = db.session(), clinic()
     preview = conversations.reply_preview(here, client, text) if text else None
+    if preview:
+        preview["summary"] = _("%(num)s text message(s), %(encoding)s", num=preview["segments"],
+                               encoding=preview["encoding"])
     return render_template(
         "web/staff/conversation.html", client=client, clinic=here, text=text, problem=problem,
         entries=conversations.conversation(session, client), preview=preview,
@@ -71,11 +76,11 @@ def reply(client_id: int):
     client = owned(Client, client_id)
     session, here = db.session(), clinic()
     text = (request.form.get("text") or "").replace("\r\n", "\n")
-    problem = conversations.reply_problem(text)
+    problem = _problem(text)
     channel = conversations.reply_channel(session, here, client)
     if problem is None and channel is None:
-        problem = ("The client has stopped our texts or emails, or we have no phone or email "
-                   "we may use: call them.")
+        problem = _("The client has stopped our texts or emails, or we have no phone or email "
+                    "we may use: call them.")
     if problem:
         return _conversation_page(client, text[:conversations.MAX_REPLY * 2], f"text: {problem}")
     reply_id = request.form.get("reply_id", "")
@@ -84,7 +89,7 @@ def reply(client_id: int):
     conversations.send_reply(session, here, client, current_user, text, channel, utcnow(),
                              reply_id)
     session.commit()
-    flash(f"Reply on its way by {'text' if channel[0] == 'sms' else 'email'}.")
+    flash(_("Reply on its way by text.") if channel[0] == "sms" else _("Reply on its way by email."))
     return redirect(url_for("staff.conversation", client_id=client.id) + "#reply")
 
 
@@ -97,6 +102,16 @@ def reply_preview(client_id: int):
     text = data.get("text") if isinstance(data, dict) else None
     if not isinstance(text, str):
         return jsonify(field="text", problem="a JSON body with the reply's text"), 400
-    problem = conversations.reply_problem(text)
+    problem = _problem(text)
     preview = conversations.reply_preview(clinic(), client, text[:conversations.MAX_REPLY * 2])
-    return jsonify({**preview, "problem": problem, "length": len(text)}), 422 if problem else 200
+    summary = _("%(length)s of %(max)s characters: %(num)s text message(s), %(encoding)s",
+                length=len(text), max=conversations.MAX_REPLY, num=preview["segments"],
+                encoding=preview["encoding"])
+    return jsonify({**preview, "problem": problem, "length": len(text), "summary": summary}), \
+        422 if problem else 200
+
+
+def _problem(text: str) -> str | None:
+    """conversations.reply_problem's words in the page's language."""
+    problem = conversations.reply_problem(text)
+    return problem and _(problem[0], **problem[1])

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from flask import Response, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from flask_login import current_user
 from pydantic import ValidationError
 from sqlmodel import or_, select
@@ -64,7 +65,27 @@ def local(moment: datetime | None, zone: str | None = None) -> str:
 @bp.app_template_filter("message_words")
 def message_words(kind: str) -> str:
     """A message's kind as staff read it: "24-hour care window", not "window_start"."""
-    return MESSAGE_WORDS.get(kind, kind.replace("_", " "))
+    return _(MESSAGE_WORDS[kind]) if kind in MESSAGE_WORDS else kind.replace("_", " ")
+
+
+# The statuses (and check-in answers) a row stores, in the page's language: the stored value is
+# the English word.
+STATUS_WORDS = {
+    "pending": lazy_gettext("pending"), "claimed": lazy_gettext("claimed"),
+    "sent": lazy_gettext("sent"), "delivered": lazy_gettext("delivered"),
+    "undelivered": lazy_gettext("undelivered"), "failed": lazy_gettext("failed"),
+    "cancelled": lazy_gettext("cancelled"), "skipped": lazy_gettext("skipped"),
+    "open": lazy_gettext("open"), "acknowledged": lazy_gettext("acknowledged"),
+    "concern": lazy_gettext("concern"), "urgent": lazy_gettext("urgent"),
+    "booked": lazy_gettext("booked"), "confirmed": lazy_gettext("confirmed"),
+    "reschedule_requested": lazy_gettext("reschedule_requested"),
+    "better": lazy_gettext("better"), "same": lazy_gettext("same"), "worse": lazy_gettext("worse"),
+}
+
+
+@bp.app_template_filter("status_words")
+def status_words(value: str) -> str:
+    return str(STATUS_WORDS.get(value, value))
 
 
 @bp.app_template_filter("age")
@@ -106,7 +127,7 @@ def acknowledge(escalation_id: int):
         acknowledge_escalation(db.session(), row, utcnow(), actor=f"staff:{current_user.id}",
                                staff_id=current_user.id, note=note)
         db.session().commit()
-        flash("Escalation acknowledged.")
+        flash(_("Escalation acknowledged."))
     return redirect(local_path(request.form.get("next")) or url_for("staff.dashboard"))
 
 
@@ -278,7 +299,7 @@ def set_language(client_id: int):
         audit.record(db.session(), "language_changed", clinic_id=client.clinic_id,
                      client_id=client.id, actor=f"staff:{current_user.id}", language=language)
         db.session().commit()
-        flash("Language saved.")
+        flash(_("Language saved."))
     return redirect(url_for("staff.client_page", client_id=client.id))
 
 
@@ -300,11 +321,11 @@ def erase(client_id: int):
     client = owned(Client, client_id)
     if request.method == "POST":
         if request.form.get("confirm") != "ERASE":
-            flash('Type ERASE to confirm.')
+            flash(_("Type ERASE to confirm."))
             return render_template("web/staff/erase.html", client=client), 422
         erase_client(db.session(), client, utcnow(), actor=f"staff:{current_user.id}")
         db.session().commit()
-        flash("The client's personal data was erased and their pending messages cancelled.")
+        flash(_("The client's personal data was erased and their pending messages cancelled."))
         return redirect(url_for("staff.dashboard"))
     return render_template("web/staff/erase.html", client=client)
 
@@ -317,9 +338,12 @@ def revoke_link(client_id: int):
     channels = revoke_and_resend(db.session(), clinic(), client, utcnow(),
                                  actor=f"staff:{current_user.id}")
     db.session().commit()
-    by = " and ".join({"sms": "text", "email": "email"}[c] for c in channels)
-    flash("Old links no longer work. " + (f"A new link is on its way by {by}." if channels else
-          "No new link was sent: the client has no phone or email we may use."))
+    if not channels:
+        flash(_("Old links no longer work. No new link was sent: the client has no phone or email "
+                "we may use."))
+    else:
+        by = _("text and email") if len(channels) > 1 else _("text") if "sms" in channels else _("email")
+        flash(_("Old links no longer work. A new link is on its way by %(by)s.", by=by))
     return redirect(url_for("staff.client_page", client_id=client.id))
 
 
