@@ -14,7 +14,8 @@ from sqlmodel import select
 
 from service.config import ROOT
 from service.domain.replies import NUMBNESS
-from service.models import CheckIn, Escalation, Visit, utcnow
+from service.messaging.links import client_page_url
+from service.models import CheckIn, Client, Escalation, Visit, utcnow
 from tests.web_helpers import csrf_token, log_in, make_staff
 
 SPANISH = {"Accept-Language": "es-ES,es;q=0.9"}
@@ -155,3 +156,52 @@ def test_the_inbox_words_and_the_reply_preview_are_in_spanish(web, ana):
     sent = web.post(f"/clients/{ana.client_id}/reply", headers=SPANISH, follow_redirects=True,
                     data={"csrf_token": token["X-CSRFToken"], "text": "Llámenos"})
     assert "Respuesta en camino por mensaje de texto." in sent.get_data(as_text=True)
+
+
+def test_screening_says_its_words_and_flashes_in_spanish(web):
+    form = web.get("/visits/new", headers=SPANISH)
+    enrolled = web.post("/visits/new", headers=SPANISH, follow_redirects=True, data={
+        "name": "Ana Ruiz", "phone": "(202) 555-0123", "sms_consent": "on", "language": "en",
+        "contraindication": "compression_fracture", "csrf_token": csrf_token(form)})
+    assert "Cuidados planificados. Volver a reservar espera a que se revise la lista." in (
+        enrolled.get_data(as_text=True))
+    page = web.get("/screening", headers=SPANISH)
+    html = page.get_data(as_text=True)
+    for words in ("Por revisar (1)", "Fracturas por compresión", "Cerrar (revisada)",
+                  "Aprobar el caminado de espalda", 'placeholder="Nota"'):
+        assert words in html, words
+    assert _english_left(html, "screening.html") == []
+    close = re.search(r'action="(/screening/\d+/close)"', html).group(1)
+    closed = web.post(close, headers=SPANISH, data={"csrf_token": csrf_token(page)},
+                      follow_redirects=True).get_data(as_text=True)
+    assert "Revisión cerrada: volver a reservar sigue en espera." in closed
+    assert "Nothing to review." in web.get("/screening").get_data(as_text=True)
+
+
+def test_erasing_and_saving_details_say_so_in_spanish(web, ana):
+    page = web.get(f"/clients/{ana.client_id}/erase", headers=SPANISH)
+    assert "¿Borrar a Ana Ruiz?" in page.get_data(as_text=True)
+    assert _english_left(page.get_data(as_text=True), "erase.html") == []
+    refused = web.post(f"/clients/{ana.client_id}/erase", headers=SPANISH,
+                       data={"csrf_token": csrf_token(page), "confirm": "no"})
+    assert refused.status_code == 422
+    assert "Escriba ERASE para confirmar." in refused.get_data(as_text=True)
+    details = web.get(f"/clients/{ana.client_id}/details", headers=SPANISH)
+    kept = web.post(f"/clients/{ana.client_id}/details", headers=SPANISH, follow_redirects=True, data={
+        "name": "Ana Ruiz", "phone": "(202) 555-0123", "language": "en",
+        "time_zone": "America/New_York", "csrf_token": csrf_token(details)})
+    assert "No cambió nada." in kept.get_data(as_text=True)
+
+
+def test_a_revoked_link_s_page_is_in_its_client_s_language(app, client, session, clinic):
+    rosa = Client(clinic_id=clinic[0].id, name="Rosa", time_zone="America/New_York",
+                  language="es", link_version=2)
+    session.add(rosa)
+    session.commit()
+    config = app.extensions["aftercare.config"]
+    old = client.get("/c/" + client_page_url(config, rosa.id, 1).split("/c/")[1])
+    assert old.status_code == 404
+    page = old.get_data(as_text=True)
+    assert "Este enlace ya no es válido" in page and "This link has expired" not in page
+    unknown = client.get("/c/garbage").get_data(as_text=True)
+    assert "This link has expired" in unknown and "Este enlace ya no es válido" in unknown

@@ -3,6 +3,7 @@ needs a login, names the permission it needs (`requires`) and only ever shows th
 own clinic."""
 
 from flask import Blueprint, abort, current_app, request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from service import db
@@ -32,7 +33,7 @@ def require_login():
         return login_manager.unauthorized()
     permission = getattr(current_app.view_functions.get(request.endpoint), "permission", None)
     if permission is None or not current_user.can(permission):
-        abort(403, "Your role does not allow this.")
+        abort(403, _("Your role does not allow this."))
     return None
 
 

@@ -2,6 +2,7 @@
 The query lives in care/clients.py; this module reads the request and writes the access log."""
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import ValidationError
 
@@ -29,10 +30,10 @@ def clients():
                       opted_out=args.get("opted_out") == "1", unbooked=args.get("unbooked") == "1")
     errors = {}
     if len(q) > MAX_QUERY:
-        errors["q"] = f"is longer than {MAX_QUERY} characters"
+        errors["q"] = _("is longer than %(num)s characters", num=MAX_QUERY)
     number = args.get("page", "1")
     if not number.isdigit() or int(number) < 1:
-        errors["page"] = "must be a whole number from 1"
+        errors["page"] = _("must be a whole number from 1")
     if errors:
         return render_template("web/staff/clients.html", q=q[:MAX_QUERY], filters=filters,
                                page=None, errors=errors, clinical=clinical), 400
@@ -66,7 +67,7 @@ def client_details(client_id: int):
             errors = field_errors(exc)
             given = None
         if choice is not None and choice not in CHANNEL_CHOICES:
-            errors["channel_choice"] = "must be texts, email or both"
+            errors["channel_choice"] = _("must be texts, email or both")
         if given and not errors:
             errors = _reachable(given, choice)
         if not errors:
@@ -77,7 +78,7 @@ def client_details(client_id: int):
                 errors = exc.errors
             else:
                 db.session().commit()
-                flash("Details saved." if changed else "Nothing changed.")
+                flash(_("Details saved.") if changed else _("Nothing changed."))
                 return redirect(url_for("staff.client_page", client_id=client.id))
         db.session().rollback()
     values = request.form if errors else {field: getattr(client, field) for field in FIELDS}
@@ -89,8 +90,8 @@ def client_details(client_id: int):
 def _reachable(given: ClientIn, choice: str | None) -> dict[str, str]:
     """A client keeps a way to get their aftercare, and a channel they chose is one they have."""
     if not given.phone and not given.email:
-        return {"phone": "give a phone or an email: without either the client gets nothing"}
+        return {"phone": _("give a phone or an email: without either the client gets nothing")}
     missing = {"sms": not given.phone, "email": not given.email}
     if choice and any(missing[c] for c in (("sms", "email") if choice == "both" else (choice,))):
-        return {"channel_choice": "needs a phone for texts and an email for email"}
+        return {"channel_choice": _("needs a phone for texts and an email for email")}
     return {}

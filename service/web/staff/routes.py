@@ -104,10 +104,10 @@ def dashboard():
     (?show= one count's rows, ?page=); a bad parameter shows the first page and says why (400)."""
     show, page, problem = request.args.get("show") or None, request.args.get("page", "1"), None
     if show not in (None, *triage.SHOWS):
-        show, problem = None, f"show: one of {', '.join(triage.SHOWS)}."
+        show, problem = None, _("show: one of %(names)s.", names=", ".join(triage.SHOWS))
     page = int(page) if page.isdigit() and 0 < int(page) < 10_000 else None
     if page is None:
-        page, problem = 1, "page: a whole number from 1."
+        page, problem = 1, _("page: a whole number from 1.")
     here = clinic()
     board = triage.board(db.session(), here, utcnow(), show=show, page=page)
     if current_user.can(Permission.VIEW_CLINICAL):
@@ -278,7 +278,8 @@ def client_page(client_id: int):
                                .order_by(Escalation.opened_at.desc())).all()
     appointments = session.exec(select(Appointment).where(theirs(Appointment, client))
                                 .order_by(Appointment.starts_at.desc())).all()
-    chart = pain_chart([(c.created_at, c.pain) for c in checkins if c.pain is not None])
+    chart = pain_chart([(c.created_at, c.pain) for c in checkins if c.pain is not None],
+                       _("Pain (0-10) over time"))
     acknowledgers = dict(session.exec(select(StaffUser.id, StaffUser.name).where(
         StaffUser.id.in_({e.acknowledged_by_id for e in escalations} - {None}))).all())
     return render_template("web/staff/client.html", client=client, visits=visits,

@@ -4,6 +4,8 @@ review, and the owner's approval (back walking may go on) or refusal of a reques
 from datetime import datetime
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import LazyString, lazy_gettext
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlmodel import Session
 
@@ -29,15 +31,15 @@ def screened(session: Session, visit: Visit, reason: str, now: datetime) -> None
     if not review:
         return
     if reason and not approvable(review.contraindications):
-        flash("Pregnancy cannot be approved: no back walking. On-call has been told.")
+        flash(_("Pregnancy cannot be approved: no back walking. On-call has been told."))
     elif reason and current_user.can(Permission.OVERRIDE_SCREENING):
         screening.approve(session, review, current_user.id, reason, now)
-        flash("Back walking approved despite the checklist; your reason is recorded.")
+        flash(_("Back walking approved despite the checklist; your reason is recorded."))
     elif reason:
         screening.request_override(session, review, current_user.id, reason, now)
-        flash("Aftercare planned. Your reason goes to the owner, who decides on back walking.")
+        flash(_("Aftercare planned. Your reason goes to the owner, who decides on back walking."))
     else:
-        flash("Aftercare planned. Rebooking waits until the checklist is reviewed.")
+        flash(_("Aftercare planned. Rebooking waits until the checklist is reviewed."))
     session.commit()
 
 
@@ -60,22 +62,23 @@ def _page(problem: str | None = None, status: int = 200):
 @bp.post("/screening/<int:review_id>/close")
 @requires(Permission.ACKNOWLEDGE)
 def close_review(review_id: int):
-    return _decide(review_id, screening.close, "Review closed: rebooking stays held.")
+    return _decide(review_id, screening.close, lazy_gettext("Review closed: rebooking stays held."))
 
 
 @bp.post("/screening/<int:review_id>/approve")
 @requires(Permission.OVERRIDE_SCREENING)
 def approve_review(review_id: int):
-    return _decide(review_id, screening.approve, "Approved: back walking may go on.")
+    return _decide(review_id, screening.approve, lazy_gettext("Approved: back walking may go on."))
 
 
 @bp.post("/screening/<int:review_id>/decline")
 @requires(Permission.OVERRIDE_SCREENING)
 def decline_review(review_id: int):
-    return _decide(review_id, screening.decline, "Request declined: rebooking stays held.")
+    return _decide(review_id, screening.decline,
+                   lazy_gettext("Request declined: rebooking stays held."))
 
 
-def _decide(review_id: int, decision, done: str):
+def _decide(review_id: int, decision, done: LazyString):
     review = owned(ScreeningReview, review_id)
     note = (request.form.get("note") or "").strip()[:500] or None
     session = db.session()
@@ -83,7 +86,7 @@ def _decide(review_id: int, decision, done: str):
         decision(session, review, current_user.id, note, utcnow())
     except screening.NotWaiting as exc:
         session.rollback()
-        return _page(f"Review {review_id}: {exc}.", 409)
+        return _page(_("Review %(id)s: %(why)s.", id=review_id, why=exc), 409)
     session.commit()
-    flash(done)
+    flash(str(done))
     return redirect(url_for("staff.reviews"))
