@@ -31,9 +31,12 @@ def _owner(app, session, clinic):
     return web
 
 
-def _no_english_of(template: str, html: str) -> None:
+def _no_english_of(template: str, html: str, data=()) -> None:
     """None of the template's own English sentences is left in its Spanish render (placeholders
-    cut off: only the words around them are looked for)."""
+    cut off: only the words around them are looked for), once `data` (a clinic's name...) is
+    taken out."""
+    for value in data:
+        html = html.replace(value, "")
     path = ROOT / "templates" / "web" / template
     for _line, msgid, *_ in extract_from_file("jinja2", path):
         for words in re.split(r"%\(\w+\)s", msgid if isinstance(msgid, str) else msgid[0]):
@@ -41,13 +44,13 @@ def _no_english_of(template: str, html: str) -> None:
                 assert not re.search(rf"(?<!\w){re.escape(words)}(?!\w)", html), words
 
 
-def _spanish(web, path: str, template: str, *words: str, status: int = 200) -> str:
+def _spanish(web, path: str, template: str, *words: str, status: int = 200, data=()) -> str:
     page = web.get(path, headers=SPANISH)
     assert page.status_code == status
     html = page.get_data(as_text=True)
     for word in words:
         assert word in html, word
-    _no_english_of(template, html)
+    _no_english_of(template, html, data)
     return html
 
 
@@ -163,3 +166,70 @@ def test_the_import_page_its_report_and_its_flash_are_in_spanish(app, session, c
                    data={"csrf_token": csrf_token(report), "upload": "altered"})
     assert bad.status_code == 422
     assert "subida: caducada o alterada; vuelva a subir el archivo" in bad.get_data(as_text=True)
+
+
+# --- settings ---
+
+def test_the_settings_page_is_in_spanish_and_english_by_default(app, session, clinic):
+    web = _owner(app, session, clinic)
+    make_staff(session, clinic[0], "desk@clinic.example", role="front_desk")
+    html = _spanish(web, "/settings", "staff/settings.html", "Ajustes de la clínica",
+                    "Horas de silencio desde las", "Teléfonos de guardia (uno por línea)",
+                    "Consejo de hidratación (horas)", "Redacción de los mensajes",
+                    "cuyo idioma es el inglés", "Volver al nuestro", "Enviar la invitación",
+                    '<span class="badge">recepción</span>', "Mensajes habituales al día como máximo",
+                    "nunca usada", "Crear la clave de API", "Exigir el acceso en dos pasos",
+                    "Guardar la seguridad",
+                    data=(clinic[0].name,))
+    assert re.search(r"\d+ segmento\(s\), (GSM-7|UCS-2)", html)
+    english = web.get("/settings").get_data(as_text=True)
+    for words in ("Clinic settings", "Quiet hours from", "Hydration tip (hours)", "Reset to ours",
+                  "segment(s), GSM-7"):
+        assert words in english, words
+    assert "Ajustes de la clínica" not in english
+
+
+def test_a_settings_save_and_its_errors_are_in_spanish(app, session, clinic):
+    web = _owner(app, session, clinic)
+    page = web.get("/settings")
+    saved = web.post("/settings", headers=SPANISH, follow_redirects=True, data={
+        "csrf_token": csrf_token(page), "section": "security", "idle_timeout_minutes": "30"})
+    assert "Seguridad: guardado." in saved.get_data(as_text=True)
+    refused = web.post("/settings", headers=SPANISH, data={
+        "csrf_token": csrf_token(page), "section": "on_call", "on_call_phones": "",
+        "on_call_emails": "nobody", "renotify_minutes": "999", "renotify_max": "3"})
+    assert refused.status_code == 422
+    for words in ("debe estar entre 5 y 240", "no es una dirección de correo: nobody"):
+        assert words in refused.get_data(as_text=True), words
+    english = web.post("/settings", follow_redirects=True, data={
+        "csrf_token": csrf_token(page), "section": "security", "idle_timeout_minutes": "30"})
+    assert "Security saved." in english.get_data(as_text=True)
+
+
+def test_staff_changes_flash_in_spanish(app, session, clinic):
+    web = _owner(app, session, clinic)
+    lee = make_staff(session, clinic[0], "lee@clinic.example", role="clinician")
+    token = csrf_token(web.get("/settings"))
+    moved = web.post("/settings/staff/role", headers=SPANISH, follow_redirects=True,
+                     data={"csrf_token": token, "staff_id": lee.id, "role": "front_desk"})
+    assert "Lee ahora es recepción." in moved.get_data(as_text=True)
+    out = web.post(f"/settings/staff/{lee.id}/sign-out", headers=SPANISH, follow_redirects=True,
+                   data={"csrf_token": token})
+    assert "Se cerraron todas las sesiones de Lee." in out.get_data(as_text=True)
+    english = web.post("/settings/staff/role", follow_redirects=True,
+                       data={"csrf_token": token, "staff_id": lee.id, "role": "read_only"})
+    assert "Lee is now read only." in english.get_data(as_text=True)
+
+
+def test_the_wording_preview_says_its_summary_in_the_page_s_language(app, session, clinic):
+    web = _owner(app, session, clinic)
+    headers = {"X-CSRFToken": csrf_token(web.get("/settings"))}
+    ask = {"kind": "hydration", "text": "{first_name}, drink water."}
+    spanish = web.post("/settings/preview", headers={**headers, **SPANISH}, json=ask).get_json()
+    assert spanish["summary"] == f"{spanish['segments']} segmento(s), {spanish['encoding']}"
+    english = web.post("/settings/preview", headers=headers, json=ask).get_json()
+    assert english["summary"] == f"{english['segments']} segment(s), {english['encoding']}"
+    refused = web.post("/settings/preview", headers={**headers, **SPANISH}, json={"kind": "nope"})
+    assert refused.status_code == 400
+    assert refused.get_json()["problems"] == [
+        "un tipo de mensaje que una clínica puede redactar, su texto y su idioma"]

@@ -1,6 +1,7 @@
 // The wording editor: placeholder chips that put {name} where the cursor is, "Reset to ours",
 // and a live preview of a clinic's own wording: the text as a client with long values would get
-// it, its SMS segment count, and every problem that would keep it from being saved.
+// it, its SMS segment count, and every problem that would keep it from being saved (the server
+// words each in the page's language).
 (function () {
   const token = document.querySelector("input[name=csrf_token]");
   const form = document.getElementById("wording-form");
@@ -22,7 +23,7 @@
         box.replaceChildren(...(p.problems || []).map((text) => line("p", "error", text)));
         if (p.body === undefined) return;
         box.append(line("pre", "preview", p.body),
-                   line("p", "muted", p.segments + " segment(s), " + p.encoding));
+                   line("p", "muted", p.summary));
       });
     }, 250);
   };

@@ -7,7 +7,10 @@ import secrets
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
+from babel.lists import format_list
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale, lazy_gettext
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlmodel import select
 
@@ -29,17 +32,25 @@ from service.web.auth import sessions, throttle
 from service.web.staff import bp, clinic, owned, requires
 
 ROLES = [str(role) for role in Role]
-OFFSETS = {"hydration_after": "Hydration tip", "heat_after": "Heat tip",
-           "checkin_after": "Check-in", "followup_after": "Follow-up",
-           "reminder_before": "Appointment reminder (before)"}
+# What the page calls each role and each kind of text (the stored names, spaced, in English).
+ROLE_NAMES = {"owner": lazy_gettext("owner"), "clinician": lazy_gettext("clinician"),
+              "front_desk": lazy_gettext("front desk"), "read_only": lazy_gettext("read only")}
+KIND_NAMES = {"window_start": lazy_gettext("window start"), "hydration": lazy_gettext("hydration"),
+              "heat": lazy_gettext("heat"), "checkin": lazy_gettext("checkin"),
+              "followup": lazy_gettext("followup"),
+              "appointment_reminder": lazy_gettext("appointment reminder"),
+              "rebook_nudge": lazy_gettext("rebook nudge")}
+OFFSETS = {"hydration_after": lazy_gettext("Hydration tip"), "heat_after": lazy_gettext("Heat tip"),
+           "checkin_after": lazy_gettext("Check-in"), "followup_after": lazy_gettext("Follow-up"),
+           "reminder_before": lazy_gettext("Appointment reminder (before)")}
 
 
 # The page's sections that save clinic fields, each its own form with its own Save: a section
 # posts only its fields and saving it writes only those, so an unticked box of another section
 # is never read as "off" and what another section shows comes from the database. Texting,
 # wording, staff and API keys have their own routes below.
-SECTIONS = {"clinic": "Clinic", "on_call": "On call", "plan": "Aftercare plan",
-            "security": "Security"}
+SECTIONS = {"clinic": lazy_gettext("Clinic"), "on_call": lazy_gettext("On call"),
+            "plan": lazy_gettext("Aftercare plan"), "security": lazy_gettext("Security")}
 
 
 def _parse_section(section: str, form) -> tuple[dict, dict]:
@@ -50,7 +61,7 @@ def _parse_section(section: str, form) -> tuple[dict, dict]:
         try:
             changes[name] = parse(form.get(name, "").strip())
         except (ValueError, TypeError) as exc:
-            errors[name] = str(exc) or "invalid"
+            errors[name] = str(exc) or _("invalid")
 
     if section == "clinic":
         take("name", lambda v: _text(v, 120, required=True))
@@ -63,8 +74,8 @@ def _parse_section(section: str, form) -> tuple[dict, dict]:
             take("quiet_start", time.fromisoformat)
             take("quiet_end", time.fromisoformat)
             if "quiet_start" in changes and changes["quiet_start"] == changes.get("quiet_end"):
-                errors["quiet_end"] = ("is the same as the start: tick \"No quiet hours\" to send "
-                                       "at any hour, or choose when they end")
+                errors["quiet_end"] = _("is the same as the start: tick \"No quiet hours\" to "
+                                        "send at any hour, or choose when they end")
     elif section == "on_call":
         take("on_call_phones", lambda v: [e164(p) for p in _lines(v)])
         take("on_call_emails", lambda v: [_email(e) for e in _lines(v)])
@@ -81,7 +92,7 @@ def _parse_section(section: str, form) -> tuple[dict, dict]:
                 overrides[f"{name}_minutes"] = _between(round(float(form.get(name, "")) * 60),
                                                         0, 60 * 24 * 14)
             except (ValueError, TypeError) as exc:
-                errors[name] = str(exc) or "a number of hours"
+                errors[name] = str(exc) or _("a number of hours")
         changes["plan_overrides"] = overrides
     elif section == "security":
         take("idle_timeout_minutes", lambda v: _between(int(v), 5, 240))
@@ -91,9 +102,9 @@ def _parse_section(section: str, form) -> tuple[dict, dict]:
 
 def _text(value: str, longest: int, required: bool = False) -> str:
     if required and not value:
-        raise ValueError("is needed")
+        raise ValueError(_("is needed"))
     if len(value) > longest or any(ch in value for ch in "\r\n<>"):
-        raise ValueError(f"at most {longest} characters on one line, without < or >")
+        raise ValueError(_("at most %(num)s characters on one line, without < or >", num=longest))
     return value
 
 
@@ -103,13 +114,13 @@ def _lines(value: str) -> list[str]:
 
 def _between(value: int, low: int, high: int) -> int:
     if not low <= value <= high:
-        raise ValueError(f"must be between {low} and {high}")
+        raise ValueError(_("must be between %(low)s and %(high)s", low=low, high=high))
     return value
 
 
 def _email(value: str) -> str:
     if "@" not in value or any(ch in value for ch in "\r\n<>"):
-        raise ValueError(f"not an email address: {value}")
+        raise ValueError(_("not an email address: %(value)s", value=value))
     return value
 
 
@@ -121,7 +132,7 @@ def settings():
     if request.method == "POST":
         sections = request.form.getlist("section")
         if not sections or any(section not in SECTIONS for section in sections):
-            abort(400, f"section: one or more of {', '.join(SECTIONS)}")
+            abort(400, _("section: one or more of %(names)s", names=", ".join(SECTIONS)))
         changes = {}
         for section in sections:
             found, problems = _parse_section(section, request.form)
@@ -129,7 +140,8 @@ def settings():
             errors |= problems
         if not errors:
             _save(here, changes)
-            flash(" and ".join(SECTIONS[section] for section in sections) + " saved.")
+            names = [str(SECTIONS[section]) for section in sections]
+            flash(_("%(sections)s saved.", sections=format_list(names, locale=get_locale())))
             return _back(sections[0])
     return _page(here, errors=errors, language=request.args.get("language"), opened=sections)
 
@@ -183,7 +195,8 @@ def _page(here, errors: dict | None = None, new_key: str | None = None,
                            language=language, languages=LANGUAGES, ours=ours,
                            max_length=own_wording.MAX_LENGTH, max_segments=own_wording.MAX_SEGMENTS,
                            new_key=new_key, min_password=passwords.MIN_LENGTH,
-                           scopes=apikeys.SCOPES, roles=ROLES, now=utcnow(),
+                           scopes=apikeys.SCOPES, roles=ROLES, role_names=ROLE_NAMES,
+                           kind_names=KIND_NAMES, now=utcnow(),
                            opened={*opened, request.args.get("open")}), \
         422 if errors else 200
 
@@ -207,13 +220,15 @@ def settings_add_staff():
     session = db.session()
     problem = passwords.new_password_problem(password)
     if not name or "@" not in email or problem:
-        flash(f"A name, an email and a password of at least {passwords.MIN_LENGTH} characters "
-              "are needed." + (f" Password: {problem}." if problem else ""))
+        needed = _("A name, an email and a password of at least %(num)s characters are needed.",
+                   num=passwords.MIN_LENGTH)
+        flash(_("%(needed)s Password: %(problem)s.", needed=needed, problem=problem) if problem
+              else needed)
         return _back("staff")
     password_hash = passwords.hash_password(password)  # hashed either way: the same time taken
     existing = session.exec(select(StaffUser).where(StaffUser.email == email)).first()
     if existing and existing.clinic_id == here.id:
-        flash("That email is already on your staff.")  # the list below shows it anyway
+        flash(_("That email is already on your staff."))  # the list below shows it anyway
         return _back("staff")
     if existing is None:
         session.add(StaffUser(clinic_id=here.id, email=email, name=name, role=role,
@@ -225,7 +240,8 @@ def settings_add_staff():
     # sent or logged: saying "already has an account" would tell any owner who works elsewhere.
     # The answer stays true in both cases; the staff list below shows who was added (an
     # invitation by email, issue 15 item 3, is where this closes fully).
-    flash(f"If that email has no account yet, {name} can now log in; your staff are listed below.")
+    flash(_("If that email has no account yet, %(name)s can now log in; your staff are listed "
+            "below.", name=name))
     return _back("staff")
 
 
@@ -246,12 +262,12 @@ def settings_invite_staff():
         return _page(here, errors={"invite_email": str(exc)}, opened=["staff"])
     if not name or role not in ROLES:
         return _page(here, errors={"invite_name" if not name else "invite_role":
-                                   "a name is needed" if not name else "choose a role"},
+                                   _("a name is needed") if not name else _("choose a role")},
                      opened=["staff"])
     session = db.session()
     existing = session.exec(select(StaffUser).where(StaffUser.email == email)).first()
     if existing and existing.clinic_id == here.id:
-        flash("That email is already on your staff: send them a new invitation from the list.")
+        flash(_("That email is already on your staff: send them a new invitation from the list."))
         return _back("staff")
     if existing is None:
         # A random password nobody knows: no usable one, and a login attempt costs the same.
@@ -264,8 +280,8 @@ def settings_invite_staff():
         audit.record(session, "staff_invited", clinic_id=here.id, actor=f"staff:{current_user.id}",
                      staff_id=user.id, role=role)
         session.commit()
-    flash(f"If that email has no account yet, {name} gets an invitation by email; it works "
-          "once, for 7 days.")
+    flash(_("If that email has no account yet, %(name)s gets an invitation by email; it works "
+            "once, for 7 days.", name=name))
     return _back("staff")
 
 
@@ -276,7 +292,7 @@ def settings_reinvite_staff(user_id: int):
     """A new invitation (lost, expired): the older link stops working."""
     user = owned(StaffUser, user_id)
     if not user.active:
-        flash(f"{user.name} is deactivated: reactivate them first.")
+        flash(_("%(name)s is deactivated: reactivate them first.", name=user.name))
         return _back("staff")
     session = db.session()
     tokens.issue(session, user, tokens.INVITE, current_app.extensions["aftercare.config"]
@@ -284,7 +300,8 @@ def settings_reinvite_staff(user_id: int):
     audit.record(session, "staff_invite_resent", clinic_id=user.clinic_id,
                  actor=f"staff:{current_user.id}", staff_id=user.id)
     session.commit()
-    flash(f"A new invitation is on its way to {user.email}; the older link no longer works.")
+    flash(_("A new invitation is on its way to %(email)s; the older link no longer works.",
+            email=user.email))
     return _back("staff")
 
 
@@ -296,7 +313,7 @@ def settings_staff_active(user_id: int):
     not deleted, since the audit trail and acknowledgements name them."""
     user = owned(StaffUser, user_id)
     if user.id == current_user.id:
-        flash("You cannot deactivate yourself.")
+        flash(_("You cannot deactivate yourself."))
         return _back("staff")
     session = db.session()
     user.active = not user.active
@@ -306,7 +323,8 @@ def settings_staff_active(user_id: int):
     audit.record(session, "staff_activated" if user.active else "staff_deactivated",
                  clinic_id=user.clinic_id, actor=f"staff:{current_user.id}", staff_id=user.id)
     session.commit()
-    flash(f"{user.name} is {'active again' if user.active else 'deactivated and signed out'}.")
+    flash(_("%(name)s is active again.", name=user.name) if user.active
+          else _("%(name)s is deactivated and signed out.", name=user.name))
     return _back("staff")
 
 
@@ -321,7 +339,7 @@ def settings_staff_sign_out(user_id: int):
     audit.record(session, "staff_signed_out", clinic_id=user.clinic_id,
                  actor=f"staff:{current_user.id}", staff_id=user.id)
     session.commit()
-    flash(f"{user.name} is signed out everywhere.")
+    flash(_("%(name)s is signed out everywhere.", name=user.name))
     return _back("staff")
 
 
@@ -337,7 +355,7 @@ def settings_clear_throttle(user_id: int):
     audit.record(session, "login_throttle_cleared", clinic_id=user.clinic_id,
                  actor=f"staff:{current_user.id}", staff_id=user.id)
     session.commit()
-    flash(f"{user.name} can log in again at once.")
+    flash(_("%(name)s can log in again at once.", name=user.name))
     return _back("staff")
 
 
@@ -354,8 +372,8 @@ def settings_reset_two_factor(user_id: int):
     audit.record(session, "totp_reset", clinic_id=user.clinic_id,
                  actor=f"staff:{current_user.id}", staff_id=user.id)
     session.commit()
-    flash(f"{user.name}'s second factor is reset and they are signed out everywhere: they set up "
-          "a new one at their next login.")
+    flash(_("%(name)s's second factor is reset and they are signed out everywhere: they set up "
+            "a new one at their next login.", name=user.name))
     return _back("staff")
 
 
@@ -367,7 +385,7 @@ def settings_create_key():
     scopes = [scope for scope in apikeys.SCOPES if scope in request.form.getlist("scope")]
     days = request.form.get("expires_in_days", "").strip()
     if not scopes or not (days == "" or days.isdigit() and 1 <= int(days) <= 3650):
-        flash("A key needs at least one scope, and an expiry, if any, of 1 to 3650 days.")
+        flash(_("A key needs at least one scope, and an expiry, if any, of 1 to 3650 days."))
         return _back("api_keys")
     here = clinic()
     key = apikeys.issue(db.session(), here, name, scopes=scopes,
@@ -388,17 +406,21 @@ def settings_sender():
             sender = (check_messaging_service if sender.startswith("MG") else e164)(sender)
     except ValueError as exc:
         errors["sms_sender"] = str(exc)
+    typed_cap = form.get("daily_send_cap", "").strip()
     try:
-        cap = _between(int(form["daily_send_cap"]), 1, 1_000_000) \
-            if form.get("daily_send_cap", "").strip() else None
+        cap = int(typed_cap) if typed_cap else None
+    except ValueError:
+        errors["daily_send_cap"] = _("a whole number")
+    try:
+        cap = _between(cap, 1, 1_000_000) if cap is not None else None
     except ValueError as exc:
-        errors["daily_send_cap"] = str(exc) if "between" in str(exc) else "a whole number"
+        errors["daily_send_cap"] = str(exc)
     others = db.session().exec(select(Clinic).where(Clinic.id != here.id)).all()
     if sender and any(other.sms_sender == sender for other in others):
-        errors["sms_sender"] = "another clinic of this service sends from it already"
+        errors["sms_sender"] = _("another clinic of this service sends from it already")
     elif not sender and others and "sms_sender" not in errors:
-        errors["sms_sender"] = ("this service has several clinics: each needs its own number "
-                                "or Messaging Service, or replies could not be told apart")
+        errors["sms_sender"] = _("this service has several clinics: each needs its own number "
+                                 "or Messaging Service, or replies could not be told apart")
     if errors:
         return _page(here, errors=errors, opened=["texting"])
     here.sms_sender, here.daily_send_cap = sender, cap
@@ -406,7 +428,7 @@ def settings_sender():
     audit.record(db.session(), "sender_changed", clinic_id=here.id,
                  actor=f"staff:{current_user.id}", sender=sender, daily_send_cap=cap)
     db.session().commit()
-    flash("Texting settings saved.")
+    flash(_("Texting settings saved."))
     return _back("texting")
 
 
@@ -417,7 +439,7 @@ def settings_revoke_key(key_id: int):
     key = owned(ApiKey, key_id)
     if not key.revoked_at:
         apikeys.revoke(db.session(), key, actor=f"staff:{current_user.id}")
-        flash(f"Key {key.prefix}… revoked.")
+        flash(_("Key %(prefix)s… revoked.", prefix=key.prefix))
     return _back("api_keys")
 
 
@@ -431,14 +453,14 @@ def settings_change_role():
         abort(404)
     user = owned(StaffUser, int(staff_id))
     if user.id == current_user.id or role not in ROLES:
-        flash("Choose a role for someone else on your staff.")
+        flash(_("Choose a role for someone else on your staff."))
     elif role != user.role:
         audit.record(db.session(), "role_changed", clinic_id=user.clinic_id,
                      actor=f"staff:{current_user.id}", staff_id=user.id, was=user.role, role=role)
         user.role = role
         db.session().add(user)
         db.session().commit()
-        flash(f"{user.name} is now {role.replace('_', ' ')}.")
+        flash(_("%(name)s is now %(role)s.", name=user.name, role=ROLE_NAMES[role]))
     return _back("staff")
 
 
@@ -477,7 +499,8 @@ def _preview(here, kind: str, text: str, language: str) -> dict:
     except own_wording.WordingError:
         return preview
     encoding, segments = segment_count(body)
-    return {**preview, "body": body, "encoding": encoding, "segments": segments}
+    return {**preview, "body": body, "encoding": encoding, "segments": segments,
+            "summary": _("%(num)s segment(s), %(encoding)s", num=segments, encoding=encoding)}
 
 
 @bp.post("/settings/preview")
@@ -487,7 +510,7 @@ def settings_preview():
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind not in own_wording.EDITABLE or not isinstance(data.get("text", ""), str) \
             or data.get("language", "en") not in LANGUAGES:
-        return jsonify(problems=["a kind of text a clinic can word, its text and its language"]), 400
+        return jsonify(problems=[_("a kind of text a clinic can word, its text and its language")]), 400
     preview = _preview(clinic(), kind, data.get("text", ""), data.get("language", "en"))
     return jsonify(preview), 422 if preview["problems"] else 200
 
@@ -500,7 +523,7 @@ def settings_wording():
     here = clinic()
     language = request.form.get("language", "en")
     if language not in LANGUAGES:
-        abort(400, f"language: one of {', '.join(LANGUAGES)}")
+        abort(400, _("language: one of %(codes)s", codes=", ".join(LANGUAGES)))
     longest = _longest(here)
     wording, typed, errors = {}, {}, {}
     for kind in PLAN_KINDS:
@@ -512,7 +535,7 @@ def settings_wording():
             errors[f"wording_{kind}"] = problems
         wording[kind] = text
     if errors:
-        flash("Nothing was saved: see the texts marked below.")
+        flash(_("Nothing was saved: see the texts marked below."))
         return _page(here, errors=errors, typed=typed, language=language,
                      opened=["wording"])
     here.plan_overrides = {**here.plan_overrides,
@@ -521,5 +544,5 @@ def settings_wording():
     audit.record(db.session(), "wording_changed", clinic_id=here.id,
                  actor=f"staff:{current_user.id}", language=language, kinds=sorted(wording))
     db.session().commit()
-    flash("Wording saved.")
+    flash(_("Wording saved."))
     return _back("wording", language=language)
