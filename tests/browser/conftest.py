@@ -9,9 +9,8 @@ from playwright.sync_api import sync_playwright
 from sqlmodel import Session
 from werkzeug.serving import make_server
 
-from service import create_app
 from service.config import ROOT
-from tests.conftest import make_clinic
+from tests.conftest import make_clinic, make_test_app
 from tests.web_helpers import PASSWORD, make_staff
 
 CHROMIUM = "/usr/bin/chromium"
@@ -35,12 +34,12 @@ def browser():
 
 
 @pytest.fixture
-def live(request, settings):
+def live(request, settings, page_bytecode):
     """The whole app on a real HTTP server; yields (base_url, app). A test (or module) that also
     asks for `providers` gets Twilio and SMTP pointing at the fakes."""
     if "providers" in request.fixturenames:  # the fakes' addresses must be in the settings first
         request.getfixturevalue("providers")
-    app = create_app(dict(settings))
+    app = make_test_app(dict(settings), page_bytecode)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
     app.extensions["aftercare.config"].PUBLIC_BASE_URL = base
