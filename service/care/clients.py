@@ -14,6 +14,7 @@ from service.care import audit
 from service.care.enrolment import replan_channels
 from service.care.schemas import ClientIn, e164
 from service.care.scope import belongs
+from service.domain.paging import clamp, page_count
 from service.messaging import outbox, phones
 from service.models import Appointment, Client, Clinic, Escalation, Visit
 
@@ -49,7 +50,7 @@ class Page:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // PAGE_SIZE))
+        return page_count(self.total, PAGE_SIZE)
 
 
 def _like(text: str) -> str:
@@ -92,7 +93,7 @@ def search(session: Session, clinic: Clinic, q: str, filters: Filters, number: i
     if filters.unbooked:
         where.append(~booked_ahead)
     total = session.execute(select(func.count()).select_from(Client).where(*where)).scalar_one()
-    number = max(1, min(number, max(1, -(-total // PAGE_SIZE))))
+    number = clamp(number, total, PAGE_SIZE)
     last_visit = (select(func.max(Visit.occurred_at)).where(Visit.client_id == Client.id)
                   .scalar_subquery())
     next_appointment = (select(func.min(Appointment.starts_at)).where(

@@ -18,6 +18,7 @@ from service.domain import careplan
 from service.domain.escalation import HIGH_PAIN, MEANINGFUL_RISE
 from service.domain.i18n import N_
 from service.domain.messages import MessageKind, MessageStatus
+from service.domain.paging import clamp, page_count
 from service.domain.replies import WORSE, Intent
 from service.messaging import outbox
 from service.messaging.rendering import Renderer
@@ -120,8 +121,7 @@ def inbox(session: Session, clinic_id: int, meaning: str | None = None,
     both = sa.union_all(_texts(clinic_id), _web_checkins(clinic_id)).subquery()
     shown = sa.select(both).where(both.c.meaning == meaning) if meaning else sa.select(both)
     total = session.execute(sa.select(sa.func.count()).select_from(shown.subquery())).scalar_one()
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(page, 1), pages)
+    page, pages = clamp(page, total, PAGE_SIZE), page_count(total, PAGE_SIZE)
     rows = session.execute(shown.order_by(both.c.at.desc(), both.c.id.desc())
                         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     return InboxPage(_items(session, rows), unread_count(session, clinic_id), page, pages)

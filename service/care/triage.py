@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from service.care.scope import belongs
 from service.domain.escalation import CONCERN, URGENT
 from service.domain.messages import MessageStatus
+from service.domain.paging import clamp, page_count
 from service.models import CheckIn, Client, Clinic, Escalation, InboundMessage, Message, Visit
 
 PER_PAGE = 20
@@ -53,8 +54,9 @@ def board(session: Session, clinic: Clinic, now: datetime, show: str | None = No
                 CONCERN: counts.concern, "unanswered": counts.unanswered}[show]
     today = datetime.combine(now.astimezone(ZoneInfo(clinic.time_zone)).date(), time(),
                              ZoneInfo(clinic.time_zone))
+    page = clamp(page, matching, PER_PAGE)
     return Board(counts=counts, escalations=_page(session, clinic, show, page), page=page,
-                 pages=max(1, -(-matching // PER_PAGE)),
+                 pages=page_count(matching, PER_PAGE),
                  visits=_visits(session, clinic, today), replies=_replies(session, clinic, today),
                  failed=_failed(session, clinic, now - timedelta(days=FAILED_DAYS)))
 

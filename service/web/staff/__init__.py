@@ -50,4 +50,17 @@ def owned(model, row_id: int):
     return row
 
 
+MAX_PAGE = 9_999  # more is a mistyped link, not a page anyone pages to
+
+
+def page_number() -> tuple[int, str | None]:
+    """The `?page=` a list asks for (1 if none), read the same way by every list: a whole number
+    from 1 to MAX_PAGE, or page 1 and the problem, which the view shows with a 400. A page past
+    the end is the last page (domain/paging.py, where the list is counted)."""
+    given = request.args.get("page", "1")
+    if given.isascii() and given.isdigit() and 0 < int(given) <= MAX_PAGE:
+        return int(given), None
+    return 1, _("page: a whole number from 1.")
+
+
 from service.web.staff import clients, imports, inbox, routes, settings  # noqa: E402,F401

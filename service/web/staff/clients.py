@@ -12,7 +12,7 @@ from service.care.clients import CHANNEL_CHOICES, DetailsError, Filters, change_
 from service.care.schemas import LANGUAGES, ClientIn, field_errors
 from service.domain.roles import Permission
 from service.models import Client, utcnow
-from service.web.staff import bp, clinic, owned, requires
+from service.web.staff import bp, clinic, owned, page_number, requires
 
 MAX_QUERY = 100
 FIELDS = ("name", "phone", "email", "language", "channel_choice", "time_zone")
@@ -31,13 +31,13 @@ def clients():
     errors = {}
     if len(q) > MAX_QUERY:
         errors["q"] = _("is longer than %(num)s characters", num=MAX_QUERY)
-    number = args.get("page", "1")
-    if not number.isdigit() or int(number) < 1:
-        errors["page"] = _("must be a whole number from 1")
+    number, problem = page_number()
+    if problem:
+        errors["page"] = problem
     if errors:
         return render_template("web/staff/clients.html", q=q[:MAX_QUERY], filters=filters,
                                page=None, errors=errors, clinical=clinical), 400
-    page = search(db.session(), clinic(), q, filters, int(number), utcnow())
+    page = search(db.session(), clinic(), q, filters, number, utcnow())
     audit.record(db.session(), "clients_searched", clinic_id=current_user.clinic_id,
                  actor=f"staff:{current_user.id}", kind=page.kind, page=page.number,
                  filters=[name for name, on in vars(filters).items() if on],

@@ -13,7 +13,7 @@ from service.care import audit, conversations
 from service.domain.escalation import RED_FLAG_WORDS
 from service.domain.roles import Permission
 from service.models import Client, utcnow
-from service.web.staff import bp, clinic, owned, requires
+from service.web.staff import bp, clinic, owned, page_number, requires
 
 _REPLY_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -27,17 +27,17 @@ def inbox_badge() -> dict:
 @bp.get("/inbox")
 @requires(Permission.VIEW_CLINICAL)
 def inbox():
-    meaning = request.args.get("meaning") or None
+    meaning, (page, problem) = request.args.get("meaning") or None, page_number()
     if meaning is not None and meaning not in conversations.MEANINGS:
-        return render_template("web/staff/inbox.html", **_inbox_page(None), problem=_(
+        return render_template("web/staff/inbox.html", **_inbox_page(None, page), problem=_(
             "meaning: one of %(meanings)s, not %(given)s", meanings=", ".join(conversations.MEANINGS),
             given=repr(meaning[:40]))), 422
-    return render_template("web/staff/inbox.html", **_inbox_page(meaning), problem=None)
+    return render_template("web/staff/inbox.html", **_inbox_page(meaning, page),
+                           problem=problem), 400 if problem else 200
 
 
-def _inbox_page(meaning: str | None) -> dict:
-    page = conversations.inbox(db.session(), current_user.clinic_id, meaning,
-                               request.args.get("page", 1, type=int))
+def _inbox_page(meaning: str | None, number: int) -> dict:
+    page = conversations.inbox(db.session(), current_user.clinic_id, meaning, number)
     return {"inbox": page, "meaning": meaning, "meanings": conversations.MEANINGS,
             "words": conversations.MEANING_WORDS, "red_flag_words": RED_FLAG_WORDS}
 

@@ -23,7 +23,7 @@ from service.care.privacy import erase_client, export_client
 from service.care.schemas import LANGUAGES, VisitIn
 from service.care.scope import mine, theirs
 from service.domain.contraindications import CONTRAINDICATIONS, answer
-from service.domain.escalation import RED_FLAG_WORDS, read_reason
+from service.domain.escalation import RED_FLAG_WORDS
 from service.domain.roles import Permission
 from service.messaging import phones
 from service.messaging.links import client_page_url
@@ -40,7 +40,7 @@ from service.models import (
 )
 from service.web.auth import sessions
 from service.web.security import local_path
-from service.web.staff import bp, clinic, owned, requires
+from service.web.staff import bp, clinic, owned, page_number, requires
 from service.web.staff.chart import pain_chart
 from service.web.staff.plain_errors import plain_errors
 from service.web.staff.screening import screened
@@ -88,18 +88,6 @@ def status_words(value: str) -> str:
     return str(STATUS_WORDS.get(value, value))
 
 
-@bp.app_template_filter("reason_words")
-def reason_words(reason: str) -> str:
-    """An escalation's stored (English) reason in the page's language, its red-flag words too;
-    one the domain cannot read (an older free text) is shown as stored."""
-    read = read_reason(reason)
-    if read is None:
-        return reason
-    msgid, values = read
-    flags = RED_FLAG_WORDS.values()
-    return _(msgid, **{name: _(value) if value in flags else value for name, value in values.items()})
-
-
 @bp.app_template_filter("age")
 def age(moment: datetime) -> str:
     """How long something has waited, at a glance: "12 min", "2 h", "3 d"."""
@@ -114,12 +102,9 @@ def age(moment: datetime) -> str:
 def dashboard():
     """The triage screen: counts, then the open escalations most urgent first, a page at a time
     (?show= one count's rows, ?page=); a bad parameter shows the first page and says why (400)."""
-    show, page, problem = request.args.get("show") or None, request.args.get("page", "1"), None
+    show, (page, problem) = request.args.get("show") or None, page_number()
     if show not in (None, *triage.SHOWS):
         show, problem = None, _("show: one of %(names)s.", names=", ".join(triage.SHOWS))
-    page = int(page) if page.isdigit() and 0 < int(page) < 10_000 else None
-    if page is None:
-        page, problem = 1, _("page: a whole number from 1.")
     here = clinic()
     board = triage.board(db.session(), here, utcnow(), show=show, page=page)
     if current_user.can(Permission.VIEW_CLINICAL):
