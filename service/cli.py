@@ -27,6 +27,7 @@ from service.messaging.channels.sms_twilio import check_messaging_service
 from service.models import Client, Clinic, StaffUser, utcnow
 from service.ops import doctor, logs
 from service.web.auth import sessions, throttle
+from service.web.auth.links import issue_link
 
 DEMO_CLINIC = "Demo Back Walking Studio"
 
@@ -282,8 +283,7 @@ def invite_staff_command(clinic_id, email, name, role) -> None:
                              password_hash=hash_password(secrets.token_urlsafe(32)))
             session.add(user)
             session.flush()
-        link = tokens.issue(session, user, tokens.INVITE, current_app.config["PUBLIC_BASE_URL"],
-                            utcnow())
+        link = issue_link(session, user, tokens.INVITE)
         audit.record(session, "staff_invited", clinic_id=clinic_id, actor="cli", staff_id=user.id,
                      role=user.role)
         click.echo(f"invited {user.role} {email} (user {user.id}); the link, once, for 7 days:\n{link}")

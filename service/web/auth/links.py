@@ -4,7 +4,7 @@ asking for and using a password reset."""
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from service import db
 from service.accounts import tokens
@@ -32,7 +32,7 @@ def request_reset():
     throttle.reserve(session, f"reset:{email}"[:254], request.remote_addr or "?")
     user = session.exec(select(StaffUser).where(StaffUser.email == email, StaffUser.active)).first()
     if user and tokens.recent_resets(session, user, now) < tokens.RESETS_PER_HOUR:
-        tokens.issue(session, user, tokens.RESET, _base_url(), now)
+        issue_link(session, user, tokens.RESET)
     audit.record(session, "password_reset_requested", clinic_id=user.clinic_id if user else None,
                  actor="anonymous", email=email)
     session.commit()
@@ -88,5 +88,8 @@ def _gone(purpose: str):
     return render_template("web/auth/link_gone.html", purpose=purpose), 410
 
 
-def _base_url() -> str:
-    return current_app.extensions["aftercare.config"].PUBLIC_BASE_URL
+def issue_link(session: Session, user: StaffUser, purpose: str) -> str:
+    """tokens.issue from this installation's public address, now: the one place the web and the
+    CLI (an invitation, a reset) read the two. Returns the link; the caller commits."""
+    return tokens.issue(session, user, purpose, current_app.extensions["aftercare.config"]
+                        .PUBLIC_BASE_URL, utcnow())

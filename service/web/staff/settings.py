@@ -29,6 +29,7 @@ from service.messaging.rendering import Renderer, wording_problems
 from service.messaging.sms_segments import segment_count
 from service.models import ApiKey, Clinic, StaffUser, utcnow
 from service.web.auth import sessions, throttle
+from service.web.auth.links import issue_link
 from service.web.staff import bp, clinic, owned, requires
 
 ROLES = [str(role) for role in Role]
@@ -275,8 +276,7 @@ def settings_invite_staff():
                          password_hash=passwords.hash_password(secrets.token_urlsafe(32)))
         session.add(user)
         session.flush()
-        tokens.issue(session, user, tokens.INVITE, current_app.extensions["aftercare.config"]
-                     .PUBLIC_BASE_URL, utcnow())
+        issue_link(session, user, tokens.INVITE)
         audit.record(session, "staff_invited", clinic_id=here.id, actor=f"staff:{current_user.id}",
                      staff_id=user.id, role=role)
         session.commit()
@@ -295,8 +295,7 @@ def settings_reinvite_staff(user_id: int):
         flash(_("%(name)s is deactivated: reactivate them first.", name=user.name))
         return _back("staff")
     session = db.session()
-    tokens.issue(session, user, tokens.INVITE, current_app.extensions["aftercare.config"]
-                 .PUBLIC_BASE_URL, utcnow())
+    issue_link(session, user, tokens.INVITE)
     audit.record(session, "staff_invite_resent", clinic_id=user.clinic_id,
                  actor=f"staff:{current_user.id}", staff_id=user.id)
     session.commit()
