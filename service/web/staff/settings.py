@@ -4,12 +4,12 @@ security."""
 
 import re
 import secrets
-from datetime import UTC, datetime, time, timedelta
+from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.lists import format_list
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_number, get_locale, lazy_gettext
+from flask_babel import get_locale, lazy_gettext
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlmodel import select
@@ -25,7 +25,7 @@ from service.domain.roles import Permission, Role
 from service.messaging import phones
 from service.messaging.channels.sms_twilio import check_messaging_service
 from service.messaging.links import client_page_url
-from service.messaging.rendering import Renderer, as_sent, local_time_label, wording_problems
+from service.messaging.rendering import Renderer, wording_problems
 from service.messaging.sms_segments import segment_count
 from service.models import ApiKey, Clinic, StaffUser, utcnow
 from service.web.auth import sessions, throttle
@@ -285,6 +285,16 @@ def settings_invite_staff():
     return _back("staff")
 
 
+def _done(user: StaffUser, action: str, words: str):
+    """How every action on one staff member ends (the routes below): audited as `action`, who
+    did it to whom, committed, said in `words`, back to the staff section."""
+    audit.record(db.session(), action, clinic_id=user.clinic_id, actor=f"staff:{current_user.id}",
+                 staff_id=user.id)
+    db.session().commit()
+    flash(words)
+    return _back("staff")
+
+
 @bp.post("/settings/staff/<int:user_id>/invite")
 @sessions.recent_password(back="staff.settings")
 @requires(Permission.MANAGE_STAFF)
@@ -294,14 +304,10 @@ def settings_reinvite_staff(user_id: int):
     if not user.active:
         flash(_("%(name)s is deactivated: reactivate them first.", name=user.name))
         return _back("staff")
-    session = db.session()
-    issue_link(session, user, tokens.INVITE)
-    audit.record(session, "staff_invite_resent", clinic_id=user.clinic_id,
-                 actor=f"staff:{current_user.id}", staff_id=user.id)
-    session.commit()
-    flash(_("A new invitation is on its way to %(email)s; the older link no longer works.",
-            email=user.email))
-    return _back("staff")
+    issue_link(db.session(), user, tokens.INVITE)
+    return _done(user, "staff_invite_resent", _(
+        "A new invitation is on its way to %(email)s; the older link no longer works.",
+        email=user.email))
 
 
 @bp.post("/settings/staff/<int:user_id>/active")
@@ -314,17 +320,13 @@ def settings_staff_active(user_id: int):
     if user.id == current_user.id:
         flash(_("You cannot deactivate yourself."))
         return _back("staff")
-    session = db.session()
     user.active = not user.active
-    session.add(user)
-    if not user.active:
-        sessions.end_all(session, user.id)
-    audit.record(session, "staff_activated" if user.active else "staff_deactivated",
-                 clinic_id=user.clinic_id, actor=f"staff:{current_user.id}", staff_id=user.id)
-    session.commit()
-    flash(_("%(name)s is active again.", name=user.name) if user.active
-          else _("%(name)s is deactivated and signed out.", name=user.name))
-    return _back("staff")
+    db.session().add(user)
+    if user.active:
+        return _done(user, "staff_activated", _("%(name)s is active again.", name=user.name))
+    sessions.end_all(db.session(), user.id)
+    return _done(user, "staff_deactivated",
+                 _("%(name)s is deactivated and signed out.", name=user.name))
 
 
 @bp.post("/settings/staff/<int:user_id>/sign-out")
@@ -333,13 +335,8 @@ def settings_staff_active(user_id: int):
 def settings_staff_sign_out(user_id: int):
     """Sign a staff member out everywhere (a lost phone, a shared computer)."""
     user = owned(StaffUser, user_id)
-    session = db.session()
-    sessions.end_all(session, user.id)
-    audit.record(session, "staff_signed_out", clinic_id=user.clinic_id,
-                 actor=f"staff:{current_user.id}", staff_id=user.id)
-    session.commit()
-    flash(_("%(name)s is signed out everywhere.", name=user.name))
-    return _back("staff")
+    sessions.end_all(db.session(), user.id)
+    return _done(user, "staff_signed_out", _("%(name)s is signed out everywhere.", name=user.name))
 
 
 @bp.post("/settings/staff/<int:user_id>/clear-throttle")
@@ -349,13 +346,9 @@ def settings_clear_throttle(user_id: int):
     """Someone guessing a staff member's password from the same address slows them too (a shared
     office or proxy address): their owner can let them in at once."""
     user = owned(StaffUser, user_id)
-    session = db.session()
-    throttle.clear(session, user.email)
-    audit.record(session, "login_throttle_cleared", clinic_id=user.clinic_id,
-                 actor=f"staff:{current_user.id}", staff_id=user.id)
-    session.commit()
-    flash(_("%(name)s can log in again at once.", name=user.name))
-    return _back("staff")
+    throttle.clear(db.session(), user.email)
+    return _done(user, "login_throttle_cleared",
+                 _("%(name)s can log in again at once.", name=user.name))
 
 
 @bp.post("/settings/staff/<int:user_id>/two-factor/reset")
@@ -365,15 +358,11 @@ def settings_reset_two_factor(user_id: int):
     """A lost phone: the staff member logs in with the password alone, or enrols again at once
     if the clinic requires a second factor. Their sessions end (the lost phone may hold one)."""
     user = owned(StaffUser, user_id)
-    session = db.session()
-    totp.disable(session, user)
-    sessions.end_all(session, user.id)
-    audit.record(session, "totp_reset", clinic_id=user.clinic_id,
-                 actor=f"staff:{current_user.id}", staff_id=user.id)
-    session.commit()
-    flash(_("%(name)s's second factor is reset and they are signed out everywhere: they set up "
-            "a new one at their next login.", name=user.name))
-    return _back("staff")
+    totp.disable(db.session(), user)
+    sessions.end_all(db.session(), user.id)
+    return _done(user, "totp_reset", _(
+        "%(name)s's second factor is reset and they are signed out everywhere: they set up "
+        "a new one at their next login.", name=user.name))
 
 
 @bp.post("/settings/api-keys")
@@ -468,29 +457,18 @@ def settings_change_role():
 renderer = Renderer()
 # The longest realistic values of what a clinic's texts show but does not know in advance.
 LONG_FIRST_NAME = "Alexandria-Marguerite"
-# A Wednesday in September at half past twelve: the longest day and month names and times in
-# English ("Wed Sep 30, 12:30 PM") and Spanish ("miércoles, 30 de septiembre, 12:30").
-LONG_MOMENT = datetime(2026, 9, 30, 12, 30, tzinfo=UTC)
+LONG_TIME, LONG_DATE_TIME = "Wed 12:30 PM", "Wed Sep 30, 12:30 PM"  # English labels
 
 
-def _longest(here, language: str) -> dict:
-    """A message context with the longest values a client of this clinic can get, its times as
-    a client whose language is the wording's reads them: the preview shows it, and a wording is
-    checked against the segment budget with it."""
+def _longest(here) -> dict:
+    """A message context with the longest values a client of this clinic can get: the preview
+    shows it, and a wording is checked against the segment budget with it."""
     config = current_app.extensions["aftercare.config"]
     return {"client_name": LONG_FIRST_NAME, "clinic_name": here.name,
             "clinic_phone": phones.display(here.phone),
             "emergency_number": phones.emergency_number(phones.region_of(here.phone)),
-            "window_ends": local_time_label(LONG_MOMENT, "UTC", language),
-            "appointment": local_time_label(LONG_MOMENT, "UTC", language, with_date=True),
+            "window_ends": LONG_TIME, "appointment": LONG_DATE_TIME,
             "page_url": client_page_url(config, db.MAX_ID, 999)}
-
-
-def _problems(text: str, kind: str, longest: dict) -> list[str]:
-    """wording_problems in the page's language."""
-    return [_(problem.words, **{name: format_number(value) if isinstance(value, int) else value
-                                for name, value in problem.values.items()})
-            for problem in wording_problems(text, kind, longest)]
 
 
 def _current_wording(here, kind: str, language: str) -> str:
@@ -499,13 +477,13 @@ def _current_wording(here, kind: str, language: str) -> str:
 
 
 def _preview(here, kind: str, text: str, language: str) -> dict:
-    """The text as a client with long values would get it (when it renders at all: as_sent, as
-    it will be saved), and every problem that keeps it from being saved."""
+    """The text as a client with long values would get it (when it renders at all), and every
+    problem that keeps it from being saved."""
     text = text or renderer.starting_wording(kind, language)  # empty: ours
-    longest = _longest(here, language)
-    preview = {"source": text, "problems": _problems(text, kind, longest)}
+    longest = _longest(here)
+    preview = {"source": text, "problems": wording_problems(text, kind, longest)}
     try:
-        body = own_wording.render(as_sent(text), kind, longest)
+        body = own_wording.render(text, kind, longest)
     except own_wording.WordingError:
         return preview
     encoding, segments = segment_count(body)
@@ -534,15 +512,14 @@ def settings_wording():
     language = request.form.get("language", "en")
     if language not in LANGUAGES:
         abort(400, _("language: one of %(codes)s", codes=", ".join(LANGUAGES)))
-    longest = _longest(here, language)
+    longest = _longest(here)
     wording, typed, errors = {}, {}, {}
     for kind in PLAN_KINDS:
         # A browser posts a textarea's line breaks as CRLF.
-        typed[kind] = (request.form.get(f"wording_{kind}") or "").replace("\r\n", "\n").strip()
-        text = as_sent(typed[kind])
+        text = typed[kind] = (request.form.get(f"wording_{kind}") or "").replace("\r\n", "\n").strip()
         if not text or text == renderer.starting_wording(kind, language):
             continue  # ours
-        if problems := _problems(text, kind, longest):
+        if problems := wording_problems(text, kind, longest):
             errors[f"wording_{kind}"] = problems
         wording[kind] = text
     if errors:
