@@ -96,7 +96,7 @@ REFUSED = [
     ("Hi {first_name}! " + "{link} " * 7, ["segments (GSM-7) with a long name, link and times; "
                                            "keep it within 3"]),
     ("x" * 2001, ["is 2,001 characters long; a text may have at most 2,000"]),
-    ("{nope} \u00e1 }", ["{nope} is not a placeholder", "\u201c\u00e1\u201d cannot be sent",
+    ("{nope} \u2019 }", ["{nope} is not a placeholder", "\u201c\u2019\u201d cannot be sent",
                          "a brace without its pair"]),
 ]
 
@@ -116,10 +116,10 @@ def test_a_wording_that_cannot_be_sent_as_it_is_is_refused_with_every_reason(
 
 
 def test_the_preview_lists_the_same_problems(client, clinic, owner):
-    response = preview(client, owner, "hydration", "{nope} \u00e1 }")
+    response = preview(client, owner, "hydration", "{nope} \u2019 }")
     assert response.status_code == 422
     assert [p.split(" ")[0] for p in response.get_json()["problems"]] == [
-        "{nope}", "has", "\u201c\u00e1\u201d"]
+        "{nope}", "has", "\u201c\u2019\u201d"]
     assert "body" not in response.get_json()
 
 

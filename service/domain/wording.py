@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from service.domain.careplan import APPOINTMENT_REMINDER, PLAN_KINDS
+from service.domain.i18n import N_
 
 MAX_LENGTH = 2000  # characters, checked before anything else
 MAX_SEGMENTS = 3  # with the longest realistic values (messaging.rendering.wording_problems)
@@ -28,18 +29,19 @@ EDITABLE = frozenset(PLAN_KINDS)
 class Placeholder:
     name: str  # as the owner types it, between braces
     key: str  # the message context's value it shows (see messaging/rendering.py)
-    meaning: str  # for the editor
+    meaning: str  # for the editor (marked N_: the editor shows it in its language)
 
 
 PLACEHOLDERS = {p.name: p for p in (
-    Placeholder("first_name", "client_name", "the client's first name"),
-    Placeholder("clinic_name", "clinic_name", "your clinic's name"),
-    Placeholder("clinic_phone", "clinic_phone", "your clinic's phone number"),
+    Placeholder("first_name", "client_name", N_("the client's first name")),
+    Placeholder("clinic_name", "clinic_name", N_("your clinic's name")),
+    Placeholder("clinic_phone", "clinic_phone", N_("your clinic's phone number")),
     Placeholder("emergency_number", "emergency_number",
-                "the emergency number where the client is (911 in the US)"),
-    Placeholder("window_end", "window_ends", "when the 24-hour window ends, e.g. Thu 4:10 PM"),
-    Placeholder("appointment", "appointment", "the booked appointment, e.g. Thu Oct 1, 4:10 PM"),
-    Placeholder("link", "page_url", "the client's own aftercare page"),
+                N_("the emergency number where the client is (911 in the US)")),
+    Placeholder("window_end", "window_ends", N_("when the 24-hour window ends, e.g. Thu 4:10 PM")),
+    Placeholder("appointment", "appointment",
+                N_("the booked appointment, e.g. Thu Oct 1, 4:10 PM")),
+    Placeholder("link", "page_url", N_("the client's own aftercare page")),
 )}
 _ONLY_FOR = {"appointment": APPOINTMENT_REMINDER}  # the one kind whose context has its value
 
@@ -47,6 +49,21 @@ _ONLY_FOR = {"appointment": APPOINTMENT_REMINDER}  # the one kind whose context 
 # or a brace on its own. Each alternative stops at the next brace: linear in the text.
 _TOKEN = re.compile(r"\{[{%#]|\{([^{}]*)\}|[{}]")
 _JINJA_VARIABLE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+class Problem(str):
+    """One reason a text cannot be saved, in English (what str() gives: logs, tests), keeping its
+    words (marked N_, with %(name)s placeholders) and values so that a page can say it in its own
+    language: gettext(problem.words, **problem.values), numbers written the page's way."""
+
+    words: str
+    values: dict
+
+    def __new__(cls, words: str, **values):
+        english = {k: f"{v:,}" if isinstance(v, int) else v for k, v in values.items()}
+        problem = super().__new__(cls, words % english if values else words)  # as gettext does
+        problem.words, problem.values = words, values
+        return problem
 
 
 class WordingError(ValueError):
@@ -60,7 +77,7 @@ def allowed(kind: str) -> list[Placeholder]:
     return [p for p in PLACEHOLDERS.values() if _ONLY_FOR.get(p.name, kind) == kind]
 
 
-def problems(text: str, kind: str) -> list[str]:
+def problems(text: str, kind: str) -> list[Problem]:
     """Everything wrong with the text's form, each in plain words: [] when it can be rendered."""
     return _scan(text, kind)[1]
 
@@ -79,12 +96,13 @@ def _value(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _scan(text: str, kind: str) -> tuple[list[str | Placeholder], list[str]]:
+def _scan(text: str, kind: str) -> tuple[list[str | Placeholder], list[Problem]]:
     if len(text) > MAX_LENGTH:
-        return [], [f"is {len(text):,} characters long; a text may have at most {MAX_LENGTH:,}"]
+        return [], [Problem(N_("is %(length)s characters long; a text may have at most %(max)s"),
+                            length=len(text), max=MAX_LENGTH)]
     names = {p.name: p for p in allowed(kind)}
     pieces: list[str | Placeholder] = []
-    found: list[str] = []
+    found: list[Problem] = []
     code = lone_brace = False
     start = 0
     for token in _TOKEN.finditer(text):
@@ -94,8 +112,9 @@ def _scan(text: str, kind: str) -> tuple[list[str | Placeholder], list[str]]:
         if name in names:
             pieces.append(names[name])
         elif name is not None:
-            found.append(f"{token[0]} is not a placeholder here: use "
-                         + ", ".join(f"{{{n}}}" for n in names))
+            found.append(Problem(N_("%(placeholder)s is not a placeholder here: use %(names)s"),
+                                 placeholder=token[0],
+                                 names=", ".join(f"{{{n}}}" for n in names)))
         elif token[0] in "{}":
             lone_brace = True
         else:
@@ -104,17 +123,18 @@ def _scan(text: str, kind: str) -> tuple[list[str | Placeholder], list[str]]:
     if code:  # its braces are the code's: no separate word about them
         found.insert(0, _code_problem(text))
     elif lone_brace:
-        found.append("has a brace without its pair: a placeholder is a name between { and }, "
-                     "such as {first_name}")
+        found.append(Problem(N_("has a brace without its pair: a placeholder is a name between "
+                                "{ and }, such as {first_name}")))
     return pieces, list(dict.fromkeys(found))
 
 
-def _code_problem(text: str) -> str:
+def _code_problem(text: str) -> Problem:
     """Template code, with the placeholder to write instead of a Jinja variable if there is one."""
     by_key = {p.key: p.name for p in PLACEHOLDERS.values()}
     for variable in _JINJA_VARIABLE.finditer(text):
         if variable[1] in by_key:
-            return (f"has template code: write {{{by_key[variable[1]]}}}, not {variable[0]}"
-                    " (a text is plain words with placeholders)")
-    return ("has template code ({{ }}, {% %} or {# #}): a text is plain words with "
-            "placeholders; write {first_name}, not {{ client_name }}")
+            return Problem(N_("has template code: write %(placeholder)s, not %(code)s (a text is "
+                              "plain words with placeholders)"),
+                           placeholder=f"{{{by_key[variable[1]]}}}", code=variable[0])
+    return Problem(N_("has template code ({{ }}, {% %} or {# #}): a text is plain words with "
+                      "placeholders; write {first_name}, not {{ client_name }}"))

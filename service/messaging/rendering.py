@@ -37,6 +37,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFo
 
 from service.config import TEMPLATES
 from service.domain import wording as own_wording
+from service.domain.i18n import N_
 from service.messaging.sms_segments import is_gsm7, segment_count
 
 log = logging.getLogger(__name__)
@@ -142,25 +143,41 @@ class Renderer:
         return self.render(kind, "sms", language, context).body
 
 
-def wording_problems(text: str, kind: str, longest: Mapping) -> list[str]:
+def as_sent(text: str) -> str:
+    """A clinic's wording as it is stored and sent: each letter GSM-7 lacks but has a plain
+    letter under its accent (á í ó ú, in every other Spanish sentence) written as that letter,
+    by gsm_safe, the rule our dates and a client's name follow; one such letter would make the
+    whole text UCS-2, up to three times the cost.
+
+    Converted once, on save (and in the preview), not at each render: the stored wording is then
+    the very text clients get, the editor shows it back as it is, and the worker renders every
+    clinic's wording by substitution alone. A character with no plain letter under it (an emoji,
+    a curly quote) is left as it is, for wording_problems to refuse."""
+    return gsm_safe(text)
+
+
+def wording_problems(text: str, kind: str, longest: Mapping) -> list[own_wording.Problem]:
     """Everything that keeps a clinic's wording from being saved, each in plain words: its form
-    (domain/wording.py), a character outside GSM-7, more than MAX_SEGMENTS segments with the
-    longest realistic values (`longest`, a message context)."""
+    (domain/wording.py), a character outside GSM-7 once it is as sent, more than MAX_SEGMENTS
+    segments with the longest realistic values (`longest`, a message context)."""
     form = own_wording.problems(text, kind)
     if len(text) > own_wording.MAX_LENGTH:
         return form  # that alone: nothing more is read
     problems = list(form)
+    text = as_sent(text)
     outside = [ch for ch in dict.fromkeys(text) if not is_gsm7(ch)]
     if outside:
-        problems.append(", ".join(f"“{ch}”" for ch in outside)
-                        + " cannot be sent in the plain SMS alphabet (GSM-7): one such character "
-                          "makes every segment hold 70 characters instead of 160, up to three "
-                          "times the cost")
+        problems.append(own_wording.Problem(
+            N_("%(characters)s cannot be sent in the plain SMS alphabet (GSM-7): one such "
+               "character makes every segment hold 70 characters instead of 160, up to three "
+               "times the cost"), characters=", ".join(f"“{ch}”" for ch in outside)))
     if not form:
         encoding, segments = segment_count(own_wording.render(text, kind, longest))
         if segments > own_wording.MAX_SEGMENTS:
-            problems.append(f"takes {segments} segments ({encoding}) with a long name, link and "
-                            f"times; keep it within {own_wording.MAX_SEGMENTS}")
+            problems.append(own_wording.Problem(
+                N_("takes %(num)s segments (%(encoding)s) with a long name, link and times; keep "
+                   "it within %(max)s"), num=segments, encoding=encoding,
+                max=own_wording.MAX_SEGMENTS))
     return problems
 
 

@@ -4,12 +4,12 @@ security."""
 
 import re
 import secrets
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.lists import format_list
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import get_locale, lazy_gettext
+from flask_babel import format_number, get_locale, lazy_gettext
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlmodel import select
@@ -25,7 +25,7 @@ from service.domain.roles import Permission, Role
 from service.messaging import phones
 from service.messaging.channels.sms_twilio import check_messaging_service
 from service.messaging.links import client_page_url
-from service.messaging.rendering import Renderer, wording_problems
+from service.messaging.rendering import Renderer, as_sent, local_time_label, wording_problems
 from service.messaging.sms_segments import segment_count
 from service.models import ApiKey, Clinic, StaffUser, utcnow
 from service.web.auth import sessions, throttle
@@ -219,12 +219,12 @@ def settings_add_staff():
     password = request.form.get("password", "")
     role = request.form.get("role") if request.form.get("role") in ROLES else Role.CLINICIAN
     session = db.session()
-    refusal = passwords.new_password_refusal(password)
-    if not name or "@" not in email or refusal:
+    problem = passwords.new_password_problem(password)
+    if not name or "@" not in email or problem:
         needed = _("A name, an email and a password of at least %(num)s characters are needed.",
                    num=passwords.MIN_LENGTH)
-        flash(_("%(needed)s Password: %(problem)s.", needed=needed,
-                problem=_(refusal[0], **refusal[1])) if refusal else needed)
+        flash(_("%(needed)s Password: %(problem)s.", needed=needed, problem=problem) if problem
+              else needed)
         return _back("staff")
     password_hash = passwords.hash_password(password)  # hashed either way: the same time taken
     existing = session.exec(select(StaffUser).where(StaffUser.email == email)).first()
@@ -457,18 +457,29 @@ def settings_change_role():
 renderer = Renderer()
 # The longest realistic values of what a clinic's texts show but does not know in advance.
 LONG_FIRST_NAME = "Alexandria-Marguerite"
-LONG_TIME, LONG_DATE_TIME = "Wed 12:30 PM", "Wed Sep 30, 12:30 PM"  # English labels
+# A Wednesday in September at half past twelve: the longest day and month names and times in
+# English ("Wed Sep 30, 12:30 PM") and Spanish ("miércoles, 30 de septiembre, 12:30").
+LONG_MOMENT = datetime(2026, 9, 30, 12, 30, tzinfo=UTC)
 
 
-def _longest(here) -> dict:
-    """A message context with the longest values a client of this clinic can get: the preview
-    shows it, and a wording is checked against the segment budget with it."""
+def _longest(here, language: str) -> dict:
+    """A message context with the longest values a client of this clinic can get, its times as
+    a client whose language is the wording's reads them: the preview shows it, and a wording is
+    checked against the segment budget with it."""
     config = current_app.extensions["aftercare.config"]
     return {"client_name": LONG_FIRST_NAME, "clinic_name": here.name,
             "clinic_phone": phones.display(here.phone),
             "emergency_number": phones.emergency_number(phones.region_of(here.phone)),
-            "window_ends": LONG_TIME, "appointment": LONG_DATE_TIME,
+            "window_ends": local_time_label(LONG_MOMENT, "UTC", language),
+            "appointment": local_time_label(LONG_MOMENT, "UTC", language, with_date=True),
             "page_url": client_page_url(config, db.MAX_ID, 999)}
+
+
+def _problems(text: str, kind: str, longest: dict) -> list[str]:
+    """wording_problems in the page's language."""
+    return [_(problem.words, **{name: format_number(value) if isinstance(value, int) else value
+                                for name, value in problem.values.items()})
+            for problem in wording_problems(text, kind, longest)]
 
 
 def _current_wording(here, kind: str, language: str) -> str:
@@ -477,13 +488,13 @@ def _current_wording(here, kind: str, language: str) -> str:
 
 
 def _preview(here, kind: str, text: str, language: str) -> dict:
-    """The text as a client with long values would get it (when it renders at all), and every
-    problem that keeps it from being saved."""
+    """The text as a client with long values would get it (when it renders at all: as_sent, as
+    it will be saved), and every problem that keeps it from being saved."""
     text = text or renderer.starting_wording(kind, language)  # empty: ours
-    longest = _longest(here)
-    preview = {"source": text, "problems": wording_problems(text, kind, longest)}
+    longest = _longest(here, language)
+    preview = {"source": text, "problems": _problems(text, kind, longest)}
     try:
-        body = own_wording.render(text, kind, longest)
+        body = own_wording.render(as_sent(text), kind, longest)
     except own_wording.WordingError:
         return preview
     encoding, segments = segment_count(body)
@@ -512,14 +523,15 @@ def settings_wording():
     language = request.form.get("language", "en")
     if language not in LANGUAGES:
         abort(400, _("language: one of %(codes)s", codes=", ".join(LANGUAGES)))
-    longest = _longest(here)
+    longest = _longest(here, language)
     wording, typed, errors = {}, {}, {}
     for kind in PLAN_KINDS:
         # A browser posts a textarea's line breaks as CRLF.
-        text = typed[kind] = (request.form.get(f"wording_{kind}") or "").replace("\r\n", "\n").strip()
+        typed[kind] = (request.form.get(f"wording_{kind}") or "").replace("\r\n", "\n").strip()
+        text = as_sent(typed[kind])
         if not text or text == renderer.starting_wording(kind, language):
             continue  # ours
-        if problems := wording_problems(text, kind, longest):
+        if problems := _problems(text, kind, longest):
             errors[f"wording_{kind}"] = problems
         wording[kind] = text
     if errors:
