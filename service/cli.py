@@ -237,13 +237,18 @@ def _save_sender(session: Session, clinic: Clinic, sender: str | None) -> None:
     session.commit()
 
 
+# A staff login's --role, for create-user and invite-staff.
+ROLE = click.option("--role", type=click.Choice([str(role) for role in Role]),
+                    default=Role.CLINICIAN.value, show_default=True,
+                    help="What they may do: the table in service/domain/roles.py.")
+
+
 @click.command("create-user")
 @with_appcontext
 @click.argument("clinic_id", type=int)
 @click.argument("email", type=EMAIL)
 @click.option("--name", required=True)
-@click.option("--role", type=click.Choice([str(role) for role in Role]), default=Role.CLINICIAN.value,
-              show_default=True, help="What they may do: the table in service/domain/roles.py.")
+@ROLE
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               help="Asked for when not given (better: it stays out of the shell history).")
 def create_user_command(clinic_id, email, name, role, password) -> None:
@@ -267,8 +272,7 @@ def create_user_command(clinic_id, email, name, role, password) -> None:
 @click.argument("clinic_id", type=int)
 @click.argument("email", type=EMAIL)
 @click.option("--name", required=True)
-@click.option("--role", type=click.Choice([str(role) for role in Role]), default=Role.CLINICIAN.value,
-              show_default=True, help="What they may do: the table in service/domain/roles.py.")
+@ROLE
 def invite_staff_command(clinic_id, email, name, role) -> None:
     """Invite a staff member by email: a link to choose their password (once, for 7 days), sent
     by the worker and printed here too (for an installation with no SMTP yet). Again for the
@@ -431,6 +435,14 @@ def erase_client_command(client_id, yes, clinic_id) -> None:
     click.echo(f"erased client {client_id}")
 
 
+def _days_to_keep(days: int | None, setting: str) -> int:
+    """A purge's period: --older-than, else the setting; with neither there is nothing to go by."""
+    days = days or current_app.config[setting]
+    if not days:
+        raise click.UsageError(f"give --older-than DAYS ({setting} is not set)")
+    return days
+
+
 @click.command("purge")
 @with_appcontext
 @click.option("--older-than", "days", type=click.IntRange(min=1),
@@ -438,9 +450,7 @@ def erase_client_command(client_id, yes, clinic_id) -> None:
 def purge_command(days) -> None:
     """Delete finished messages and inbound messages older than the retention period (what
     stays: see service/care/retention.py; the audit trail has its own, `audit purge`)."""
-    days = days or current_app.config["RETENTION_DAYS"]
-    if not days:
-        raise click.UsageError("give --older-than DAYS (RETENTION_DAYS is not set)")
+    days = _days_to_keep(days, "RETENTION_DAYS")
     counts = retention.purge(db.engine(), utcnow() - timedelta(days=days))
     click.echo(f"older than {days} days: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
 
@@ -470,9 +480,7 @@ def audit_verify_command(clinic_id) -> None:
               help="Days to keep; AUDIT_RETENTION_DAYS by default.")
 def audit_purge_command(days) -> None:
     """Delete each chain's audit rows older than its retention period, from its start."""
-    days = days or current_app.config["AUDIT_RETENTION_DAYS"]
-    if not days:
-        raise click.UsageError("give --older-than DAYS (AUDIT_RETENTION_DAYS is not set)")
+    days = _days_to_keep(days, "AUDIT_RETENTION_DAYS")
     gone = retention.purge_audit(db.engine(), utcnow() - timedelta(days=days))
     click.echo(f"older than {days} days: {gone} audit events")
 

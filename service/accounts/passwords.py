@@ -6,6 +6,8 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from service.domain.i18n import N_
+
 # NIST SP 800-63B: length, and not one of the passwords guessers try first (no composition
 # rules). Every place a password is set asks new_password_problem (the CLI, the settings page,
 # a password change, an invitation, a reset), so they cannot drift apart.
@@ -15,13 +17,24 @@ COMMON = Path(__file__).with_name("common-passwords.txt")
 _hasher = PasswordHasher()
 
 
-def new_password_problem(password: str) -> str | None:
-    """Why a new password is refused, or None when it is acceptable."""
+TOO_SHORT = N_("use at least %(num)s characters")
+TOO_COMMON = N_("that is one of the most common passwords; choose another")
+
+
+def new_password_refusal(password: str) -> tuple[str, dict[str, int]] | None:
+    """Why a new password is refused, as a msgid and its values (a page says it in its language),
+    or None when it is acceptable."""
     if len(password) < MIN_LENGTH:
-        return f"use at least {MIN_LENGTH} characters"
+        return TOO_SHORT, {"num": MIN_LENGTH}
     if password.lower() in _common():
-        return "that is one of the most common passwords; choose another"
+        return TOO_COMMON, {}
     return None
+
+
+def new_password_problem(password: str) -> str | None:
+    """Why a new password is refused, in English (the CLI), or None when it is acceptable."""
+    refusal = new_password_refusal(password)
+    return refusal and refusal[0] % refusal[1]
 
 
 @cache

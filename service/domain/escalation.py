@@ -5,6 +5,7 @@ Pure (no Flask, no database): the reply interpreter turns an SMS into plain valu
 every threshold in DESIGN.md ("Replies and escalation") is one line of code with a test beside it.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +31,25 @@ RED_FLAG_WORDS = {
     replies.FEVER: N_("fever"),
     replies.CANNOT_WALK: N_("cannot walk or stand"),
 }
+
+# The reasons an escalation stores, in English (exports, alerts and the API show them as stored); a
+# staff page reads one back with read_reason and says it in its own language.
+RED_FLAG_REASON = N_("red flag: %(flag)s")
+RED_FLAG_UNNAMED = N_("red flag")
+SAID_WORSE = N_("said worse")
+HIGH_PAIN_REASON = N_("pain %(pain)s/10")
+PAIN_RISE_REASON = N_("pain up %(rise)s from baseline %(baseline)s")
+_REASONS = (RED_FLAG_REASON, RED_FLAG_UNNAMED, SAID_WORSE, HIGH_PAIN_REASON, PAIN_RISE_REASON)
+
+
+def _reader(msgid: str) -> re.Pattern:
+    """What a reason written from msgid looks like: its text, each %(name)s a named group."""
+    pieces = re.split(r"%\((\w+)\)s", msgid)  # text, name, text, name, ..., text
+    return re.compile("".join(f"(?P<{piece}>.+)" if i % 2 else re.escape(piece)
+                              for i, piece in enumerate(pieces)))
+
+
+_READERS = tuple((msgid, _reader(msgid)) for msgid in _REASONS)
 
 DEFAULT_RENOTIFY_INTERVAL = timedelta(minutes=30)
 DEFAULT_RENOTIFY_MAX = 3
@@ -87,14 +107,15 @@ def assess(
     _check_pain(baseline_pain, "baseline_pain")
     said = _normalise_answer(answer)
 
-    urgent = tuple(f"red flag: {_words(flag)}" if flag.strip() else "red flag" for flag in red_flags)
+    urgent = tuple(RED_FLAG_REASON % {"flag": _words(flag)} if flag.strip() else RED_FLAG_UNNAMED
+                   for flag in red_flags)
     concern: list[str] = []
     if said == replies.WORSE:
-        concern.append("said worse")
+        concern.append(SAID_WORSE)
     if pain is not None and pain >= HIGH_PAIN:
-        concern.append(f"pain {pain}/10")
+        concern.append(HIGH_PAIN_REASON % {"pain": pain})
     if pain is not None and baseline_pain is not None and pain - baseline_pain >= MEANINGFUL_RISE:
-        concern.append(f"pain up {pain - baseline_pain} from baseline {baseline_pain}")
+        concern.append(PAIN_RISE_REASON % {"rise": pain - baseline_pain, "baseline": baseline_pain})
 
     if urgent:
         return Assessment(URGENT, tuple(dict.fromkeys(urgent)) + tuple(concern))
@@ -142,6 +163,15 @@ def unanswered(escalation: OpenEscalation, max_count: int = DEFAULT_RENOTIFY_MAX
     if max_count < 0:
         raise ValueError(f"max_count must not be negative, got {max_count}")
     return escalation.notify_count >= max_count
+
+
+def read_reason(reason: str) -> tuple[str, dict[str, str]] | None:
+    """A stored reason as the msgid it was written from and its values, so a page can say it in
+    its language; None for one written otherwise (an older free text), which is shown as stored."""
+    for msgid, reader in _READERS:
+        if found := reader.fullmatch(reason):
+            return msgid, found.groupdict()
+    return None
 
 
 def _words(flag: str) -> str:

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from service import db
 from service.accounts import tokens
-from service.accounts.passwords import hash_password, new_password_problem
+from service.accounts.passwords import hash_password, new_password_refusal
 from service.care import audit
 from service.models import StaffUser, utcnow
 from service.web.auth import bp, sessions, throttle
@@ -59,8 +59,8 @@ def _set_password(token: str, purpose: str):
         return _gone(purpose)
     form, error = NewPasswordForm(), None
     if form.validate_on_submit():
-        if problem := new_password_problem(form.password.data):
-            error = _("New password: %(problem)s.", problem=problem)
+        if refusal := new_password_refusal(form.password.data):
+            error = _("New password: %(problem)s.", problem=_(refusal[0], **refusal[1]))
         else:
             password_hash = hash_password(form.password.data)  # before the row is locked
             user = tokens.use(session, token, purpose, now)

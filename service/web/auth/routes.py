@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from sqlmodel import select
 
 from service import db
-from service.accounts.passwords import hash_password, new_password_problem, verify_password
+from service.accounts.passwords import hash_password, new_password_refusal, verify_password
 from service.care import audit
 from service.models import StaffUser
 from service.web.auth import bp, sessions, throttle, two_factor
@@ -73,11 +73,11 @@ def change_password():
     """A staff member's own password; every other session of theirs ends (a stolen one too)."""
     form, error = PasswordForm(), None
     if form.validate_on_submit():
-        problem = new_password_problem(form.new_password.data)
+        refusal = new_password_refusal(form.new_password.data)
         if not verify_password(current_user.password_hash, form.current_password.data):
             error = _("Your current password is not right.")
-        elif problem:
-            error = _("New password: %(problem)s.", problem=problem)
+        elif refusal:
+            error = _("New password: %(problem)s.", problem=_(refusal[0], **refusal[1]))
         else:
             session = db.session()
             user = current_user._get_current_object()

@@ -23,7 +23,7 @@ from service.care.privacy import erase_client, export_client
 from service.care.schemas import LANGUAGES, VisitIn
 from service.care.scope import mine, theirs
 from service.domain.contraindications import CONTRAINDICATIONS, answer
-from service.domain.escalation import RED_FLAG_WORDS
+from service.domain.escalation import RED_FLAG_WORDS, read_reason
 from service.domain.roles import Permission
 from service.messaging import phones
 from service.messaging.links import client_page_url
@@ -86,6 +86,18 @@ STATUS_WORDS = {
 @bp.app_template_filter("status_words")
 def status_words(value: str) -> str:
     return str(STATUS_WORDS.get(value, value))
+
+
+@bp.app_template_filter("reason_words")
+def reason_words(reason: str) -> str:
+    """An escalation's stored (English) reason in the page's language, its red-flag words too;
+    one the domain cannot read (an older free text) is shown as stored."""
+    read = read_reason(reason)
+    if read is None:
+        return reason
+    msgid, values = read
+    flags = RED_FLAG_WORDS.values()
+    return _(msgid, **{name: _(value) if value in flags else value for name, value in values.items()})
 
 
 @bp.app_template_filter("age")

@@ -219,12 +219,12 @@ def settings_add_staff():
     password = request.form.get("password", "")
     role = request.form.get("role") if request.form.get("role") in ROLES else Role.CLINICIAN
     session = db.session()
-    problem = passwords.new_password_problem(password)
-    if not name or "@" not in email or problem:
+    refusal = passwords.new_password_refusal(password)
+    if not name or "@" not in email or refusal:
         needed = _("A name, an email and a password of at least %(num)s characters are needed.",
                    num=passwords.MIN_LENGTH)
-        flash(_("%(needed)s Password: %(problem)s.", needed=needed, problem=problem) if problem
-              else needed)
+        flash(_("%(needed)s Password: %(problem)s.", needed=needed,
+                problem=_(refusal[0], **refusal[1])) if refusal else needed)
         return _back("staff")
     password_hash = passwords.hash_password(password)  # hashed either way: the same time taken
     existing = session.exec(select(StaffUser).where(StaffUser.email == email)).first()

@@ -1,0 +1,105 @@
+"""The last English on staff pages follows the browser's language too: an escalation's stored
+reasons and red-flag words, a failed message's status, the maintenance suggestion, the password
+policy, the API key scopes and the client details form's field errors. English by default."""
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from freezegun import freeze_time
+
+from service.accounts import tokens
+from service.domain.escalation import assess
+from service.domain.replies import NUMBNESS
+from service.models import CheckIn, Client, Escalation, Message, utcnow
+from tests.web_helpers import PASSWORD, csrf_token, log_in, make_staff
+
+SPANISH = {"Accept-Language": "es-ES,es;q=0.9"}
+NOW = datetime(2026, 6, 10, 14, 7, tzinfo=UTC)  # 10:07 in New York: a daytime send
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    with freeze_time(NOW, tick=True) as frozen:
+        yield frozen
+
+
+@pytest.fixture
+def web(client, session, clinic):
+    assert log_in(client, make_staff(session, clinic[0], "owner@clinic.example").email).status_code == 302
+    return client
+
+
+@pytest.fixture
+def ana(session, clinic):
+    """Ana said worse, 8/10 (3 up from her baseline), with numbness, on the web today: an open
+    urgent escalation with the domain's reasons and an older free-text one; a check-in failed."""
+    here = clinic[0]
+    person = Client(clinic_id=here.id, name="Ana Ruiz", time_zone="America/New_York",
+                    phone="+12025550123", baseline_pain=5)
+    session.add(person)
+    session.flush()
+    reasons = assess("worse", 8, (NUMBNESS,), 5).reasons
+    session.add(Escalation(clinic_id=here.id, client_id=person.id, severity="urgent", status="open",
+                           reasons=[*reasons, "called the desk crying"], opened_at=utcnow()))
+    session.add(CheckIn(client_id=person.id, answer="worse", pain=8, red_flags=[NUMBNESS],
+                        source="web", created_at=utcnow()))
+    due = utcnow() - timedelta(hours=2)
+    session.add(Message(clinic_id=here.id, client_id=person.id, kind="checkin", channel="sms",
+                        recipient="+12025550123", due_at=due, next_attempt_at=due, status="failed",
+                        dedupe_key="failed:1"))
+    session.commit()
+    return person
+
+
+SPANISH_REASONS = ("señal de alarma: entumecimiento u hormigueo; dijo que está peor; dolor 8/10; "
+                   "dolor 3 puntos por encima de su nivel inicial de 5; called the desk crying")
+ENGLISH_REASONS = ("red flag: numbness or tingling; said worse; pain 8/10; "
+                   "pain up 3 from baseline 5; called the desk crying")
+
+
+def test_the_dashboard_s_reasons_red_flags_and_failed_status_are_in_spanish(web, ana):
+    page = web.get("/", headers=SPANISH).get_data(as_text=True)
+    assert f'<span class="reason">{SPANISH_REASONS}</span>' in page
+    assert "<strong class=\"error\">señal de alarma: entumecimiento u hormigueo</strong>" in page
+    assert "peor, dolor 8/10" in page
+    assert '<span class="badge failed">fallido</span>' in page
+    for english in ("numbness", "said worse", "baseline", ">failed<", "red flag"):
+        assert english not in page, english
+
+
+def test_the_client_page_s_reasons_are_in_spanish(web, ana):
+    page = web.get(f"/clients/{ana.id}", headers=SPANISH).get_data(as_text=True)
+    assert f"<p>{SPANISH_REASONS}</p>" in page
+
+
+def test_the_reasons_stay_english_by_default(web, ana):
+    """Stored in English as before (exports, alerts and the API read them), shown so by default."""
+    assert list(assess("worse", 8, (NUMBNESS,), 5).reasons) == ENGLISH_REASONS.split("; ")[:4]
+    page = web.get("/").get_data(as_text=True)
+    assert f'<span class="reason">{ENGLISH_REASONS}</span>' in page
+    assert "<strong class=\"error\">red flag: numbness or tingling</strong>" in page
+    assert '<span class="badge failed">failed</span>' in page
+    assert f"<p>{ENGLISH_REASONS}</p>" in web.get(f"/clients/{ana.id}").get_data(as_text=True)
+
+
+# --- the password policy ---
+
+def test_the_password_policy_is_in_spanish_wherever_a_password_is_set(app, web, session, clinic):
+    page = web.get("/account/password", headers=SPANISH)
+    short = web.post("/account/password", headers=SPANISH, data={
+        "current_password": PASSWORD, "new_password": "short", "csrf_token": csrf_token(page)})
+    assert "Contraseña nueva: use al menos 12 caracteres." in short.get_data(as_text=True)
+    added = web.post("/settings/staff", headers=SPANISH, follow_redirects=True, data={
+        "csrf_token": csrf_token(page), "name": "Lee", "email": "lee@clinic.example",
+        "password": "short", "role": "clinician"}).get_data(as_text=True)
+    assert "Contraseña: use al menos 12 caracteres." in added
+    user = make_staff(session, clinic[0], "new@clinic.example", role="clinician")
+    path = urlsplit(tokens.issue(session, user, tokens.INVITE, "http://localhost", utcnow())).path
+    session.commit()
+    invited = app.test_client()
+    common = invited.post(path, headers=SPANISH, data={
+        "password": "1qaz2wsx3edc", "csrf_token": csrf_token(invited.get(path))})
+    assert "es una de las contraseñas más comunes; elija otra." in common.get_data(as_text=True)
+    english = invited.post(path, data={"password": "short", "csrf_token": csrf_token(invited.get(path))})
+    assert "New password: use at least 12 characters." in english.get_data(as_text=True)
