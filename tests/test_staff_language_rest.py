@@ -103,3 +103,14 @@ def test_the_password_policy_is_in_spanish_wherever_a_password_is_set(app, web, 
     assert "es una de las contraseñas más comunes; elija otra." in common.get_data(as_text=True)
     english = invited.post(path, data={"password": "short", "csrf_token": csrf_token(invited.get(path))})
     assert "New password: use at least 12 characters." in english.get_data(as_text=True)
+
+
+# --- API key scopes ---
+
+def test_the_api_key_scopes_are_described_in_spanish(web):
+    page = web.get("/settings", headers=SPANISH).get_data(as_text=True)
+    for words in ("inscribir visitas (enrol)", "leer clientes, visitas, seguimientos y alertas (read)",
+                  "confirmar alertas (acknowledge)", "leer el registro de auditoría de un cliente (audit)"):
+        assert words in page, words
+    english = web.get("/settings").get_data(as_text=True)
+    assert "enrol visits (enrol)" in english and "read a client's audit log (audit)" in english

@@ -12,14 +12,15 @@ from sqlalchemy import bindparam, case, or_, update
 from sqlmodel import Session
 
 from service.care import audit
+from service.domain.i18n import N_
 from service.models import ApiKey, Clinic, UTCDateTime, utcnow
 
 PREFIX_LENGTH = 12  # "ak_" + 9 characters: enough to find the row, useless without the rest
 WINDOW = timedelta(minutes=1)
 # What a key may do; the API's one table (SCOPE_OF in service/web/api) names one per endpoint.
 # The audit log is a scope of its own: who did what to a client says more than the client's rows.
-SCOPES = {"enrol": "enrol visits", "read": "read clients, visits, check-ins and escalations",
-          "acknowledge": "acknowledge escalations", "audit": "read a client's audit log"}
+SCOPES = {"enrol": N_("enrol visits"), "read": N_("read clients, visits, check-ins and escalations"),
+          "acknowledge": N_("acknowledge escalations"), "audit": N_("read a client's audit log")}
 
 # Every API request runs this statement first: it finds the key (unless revoked or expired), counts
 # the request in the key's current minute and notes the key's last use, in one round trip. The
