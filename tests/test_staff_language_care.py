@@ -56,7 +56,7 @@ def test_the_enrol_form_and_its_errors_are_in_spanish(web):
     form = web.get("/visits/new", headers=SPANISH)
     page = form.get_data(as_text=True)
     for words in ("Inscribir tras una sesión", "Nombre del cliente", "Teléfono móvil",
-                  "Contraindicaciones", "Fracturas por compresión", "No aplica ninguna",
+                  "Lista de comprobación de salud", "Fracturas por compresión", "No aplica ninguna",
                   "Dolor antes", "(0 nada, 10 el peor)", "Próxima cita", "+2 semanas",
                   "mié 17 jun, 10:00", "Inscribir y planificar los cuidados"):
         assert words in page, words

@@ -3,11 +3,12 @@
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_datetime, get_timezone_location
 from flask import Response, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from flask_login import current_user
+from markupsafe import Markup, escape
 from pydantic import ValidationError
 from sqlmodel import or_, select
 from werkzeug.datastructures import MultiDict
@@ -60,6 +61,19 @@ def local(moment: datetime | None, zone: str | None = None) -> str:
         return ""
     return format_datetime(moment, "EEE d MMM, HH:mm", tzinfo=ZoneInfo(zone or clinic().time_zone),
                            locale=g.get("locale") or "en")
+
+
+@bp.app_template_filter("zone_words")
+def zone_words(zone: str) -> str:
+    """A time zone as staff say it, "New York" ("Nueva York"), not "America/New_York" (which
+    also breaks mid-word on a narrow phone)."""
+    return get_timezone_location(zone, locale=g.get("locale") or "en", return_city=True)
+
+
+@bp.app_template_filter("breakable")
+def breakable(address: str) -> Markup:
+    """An email address that may wrap after its @ and before a dot, never inside a word."""
+    return escape(address).replace("@", Markup("@<wbr>")).replace(".", Markup("<wbr>."))
 
 
 @bp.app_template_filter("message_words")
