@@ -2,6 +2,7 @@
 reasons and red-flag words, a failed message's status, the maintenance suggestion, the password
 policy, the API key scopes and the client details form's field errors. English by default."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -114,3 +115,31 @@ def test_the_api_key_scopes_are_described_in_spanish(web):
         assert words in page, words
     english = web.get("/settings").get_data(as_text=True)
     assert "enrol visits (enrol)" in english and "read a client's audit log (audit)" in english
+
+
+# --- the client details form ---
+
+def _error_of(page: str, field: str) -> str | None:
+    found = re.search(rf'<p class="error" id="{field}-error">([^<]*)</p>', page)
+    return found and found.group(1)
+
+
+@pytest.mark.parametrize(("changes", "field", "spanish", "english"), [
+    ({"phone": "+1 202 555 01"}, "phone", "no es un número de teléfono válido", "not a valid phone number"),
+    ({"phone": "+1 900 555 0123"}, "phone",
+     "los números de tarificación adicional no pueden recibir los mensajes de cuidados",
+     "premium-rate numbers cannot receive aftercare texts"),
+    ({"time_zone": "Mars/Olympus"}, "time_zone", "no es una zona horaria IANA conocida",
+     "not a known IANA time zone"),
+    ({"email": "not an email"}, "email", "no es una dirección de correo electrónico válida",
+     "value is not a valid email address"),
+])
+def test_the_details_form_s_errors_are_in_spanish(web, ana, changes, field, spanish, english):
+    path = f"/clients/{ana.id}/details"
+    form = {"name": "Ana Ruiz", "phone": "+12025550123", "email": "", "language": "en",
+            "time_zone": "America/New_York", "csrf_token": csrf_token(web.get(path))}
+    refused = web.post(path, headers=SPANISH, data={**form, **changes})
+    assert refused.status_code == 422
+    assert _error_of(refused.get_data(as_text=True), field).startswith(spanish)
+    assert _error_of(web.post(path, data={**form, **changes}).get_data(as_text=True), field) \
+        .startswith(english)

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from service.domain.contraindications import CONTRAINDICATIONS
+from service.domain.i18n import N_, reader
 
 LANGUAGES = ("en", "es")
 # How late a visit may be enrolled: past this, its aftercare has no use left.
@@ -39,6 +40,18 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+# Why a client's value is refused, in English as the API says it; a staff form reads one back
+# (read_reason) and says it in the page's language.
+CONTROL_CHARACTERS = N_("must not contain control characters (such as a line break)")
+NOT_A_PHONE = N_("not a phone number (%(detail)s)")
+NOT_VALID_PHONE = N_("not a valid phone number")
+NON_GEOGRAPHIC = N_("satellite and international-network numbers cannot receive aftercare texts")
+REFUSED_KIND = N_("%(kind)s numbers cannot receive aftercare texts")
+UNKNOWN_ZONE = N_("not a known IANA time zone, e.g. America/New_York")
+read_reason = reader(CONTROL_CHARACTERS, NOT_A_PHONE, NOT_VALID_PHONE, NON_GEOGRAPHIC, REFUSED_KIND,
+                     UNKNOWN_ZONE)
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     MULTILINE: ClassVar[frozenset[str]] = frozenset()
@@ -49,7 +62,7 @@ class Strict(BaseModel):
         if isinstance(value, str):
             pattern = _CONTROL_MULTILINE if info.field_name in cls.MULTILINE else _CONTROL
             if pattern.search(value):
-                raise ValueError("must not contain control characters (such as a line break)")
+                raise ValueError(CONTROL_CHARACTERS)
         return value
 
 
@@ -57,9 +70,9 @@ def _valid_number(value: str, default_region: str) -> phonenumbers.PhoneNumber:
     try:
         number = phonenumbers.parse(value, default_region)
     except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number ({exc.args[0]})") from None
+        raise ValueError(NOT_A_PHONE % {"detail": exc.args[0]}) from None
     if not phonenumbers.is_valid_number(number):
-        raise ValueError("not a valid phone number")
+        raise ValueError(NOT_VALID_PHONE)
     return number
 
 
@@ -73,11 +86,11 @@ def e164(value: str, default_region: str = "US") -> str:
 # shared-cost number earns its owner money (the SMS pumping a leaked API key invites), and the
 # others cannot receive a text or answer a check-in. A valid number is always of some kind, so
 # what is not here is a mobile, fixed-line, VoIP or personal number.
-_REFUSED_KINDS = {PhoneNumberType.PREMIUM_RATE: "premium-rate",
-                  PhoneNumberType.SHARED_COST: "shared-cost",
-                  PhoneNumberType.TOLL_FREE: "toll-free", PhoneNumberType.PAGER: "pager",
-                  PhoneNumberType.UAN: "universal access (UAN)",
-                  PhoneNumberType.VOICEMAIL: "voicemail"}
+_REFUSED_KINDS = {PhoneNumberType.PREMIUM_RATE: N_("premium-rate"),
+                  PhoneNumberType.SHARED_COST: N_("shared-cost"),
+                  PhoneNumberType.TOLL_FREE: N_("toll-free"), PhoneNumberType.PAGER: N_("pager"),
+                  PhoneNumberType.UAN: N_("universal access (UAN)"),
+                  PhoneNumberType.VOICEMAIL: N_("voicemail")}
 
 
 def client_phone(value: str, default_region: str = "US") -> str:
@@ -86,11 +99,10 @@ def client_phone(value: str, default_region: str = "US") -> str:
     billed at satellite rates, whatever kind phonenumbers gives them."""
     number = _valid_number(value, default_region)
     if phonenumbers.region_code_for_number(number) == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
-        raise ValueError("satellite and international-network numbers cannot receive "
-                         "aftercare texts")
+        raise ValueError(NON_GEOGRAPHIC)
     kind = _REFUSED_KINDS.get(phonenumbers.number_type(number))
     if kind:
-        raise ValueError(f"{kind} numbers cannot receive aftercare texts")
+        raise ValueError(REFUSED_KIND % {"kind": kind})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -98,7 +110,7 @@ def check_time_zone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("not a known IANA time zone, e.g. America/New_York") from None
+        raise ValueError(UNKNOWN_ZONE) from None
     return value
 
 

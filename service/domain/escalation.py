@@ -5,12 +5,11 @@ Pure (no Flask, no database): the reply interpreter turns an SMS into plain valu
 every threshold in DESIGN.md ("Replies and escalation") is one line of code with a test beside it.
 """
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from service.domain import replies
-from service.domain.i18n import N_
+from service.domain.i18n import N_, reader
 
 CONCERN = "concern"
 URGENT = "urgent"
@@ -39,17 +38,8 @@ RED_FLAG_UNNAMED = N_("red flag")
 SAID_WORSE = N_("said worse")
 HIGH_PAIN_REASON = N_("pain %(pain)s/10")
 PAIN_RISE_REASON = N_("pain up %(rise)s from baseline %(baseline)s")
-_REASONS = (RED_FLAG_REASON, RED_FLAG_UNNAMED, SAID_WORSE, HIGH_PAIN_REASON, PAIN_RISE_REASON)
-
-
-def _reader(msgid: str) -> re.Pattern:
-    """What a reason written from msgid looks like: its text, each %(name)s a named group."""
-    pieces = re.split(r"%\((\w+)\)s", msgid)  # text, name, text, name, ..., text
-    return re.compile("".join(f"(?P<{piece}>.+)" if i % 2 else re.escape(piece)
-                              for i, piece in enumerate(pieces)))
-
-
-_READERS = tuple((msgid, _reader(msgid)) for msgid in _REASONS)
+# A stored reason back as (msgid, values); None for one written otherwise (an older free text).
+read_reason = reader(RED_FLAG_REASON, RED_FLAG_UNNAMED, SAID_WORSE, HIGH_PAIN_REASON, PAIN_RISE_REASON)
 
 DEFAULT_RENOTIFY_INTERVAL = timedelta(minutes=30)
 DEFAULT_RENOTIFY_MAX = 3
@@ -163,15 +153,6 @@ def unanswered(escalation: OpenEscalation, max_count: int = DEFAULT_RENOTIFY_MAX
     if max_count < 0:
         raise ValueError(f"max_count must not be negative, got {max_count}")
     return escalation.notify_count >= max_count
-
-
-def read_reason(reason: str) -> tuple[str, dict[str, str]] | None:
-    """A stored reason as the msgid it was written from and its values, so a page can say it in
-    its language; None for one written otherwise (an older free text), which is shown as stored."""
-    for msgid, reader in _READERS:
-        if found := reader.fullmatch(reason):
-            return msgid, found.groupdict()
-    return None
 
 
 def _words(flag: str) -> str:

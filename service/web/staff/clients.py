@@ -13,6 +13,7 @@ from service.care.schemas import LANGUAGES, ClientIn, field_errors
 from service.domain.roles import Permission
 from service.models import Client, utcnow
 from service.web.staff import bp, clinic, owned, page_number, requires
+from service.web.staff.plain_errors import in_page_language
 
 MAX_QUERY = 100
 FIELDS = ("name", "phone", "email", "language", "channel_choice", "time_zone")
@@ -64,7 +65,7 @@ def client_details(client_id: int):
                 "time_zone": form.get("time_zone", ""),
                 "sms_consent": form.get("sms_consent") == "on"})
         except ValidationError as exc:
-            errors = field_errors(exc)
+            errors = in_page_language(field_errors(exc))
             given = None
         if choice is not None and choice not in CHANNEL_CHOICES:
             errors["channel_choice"] = _("must be texts, email or both")

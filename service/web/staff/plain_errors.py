@@ -6,7 +6,11 @@ a valid number of a kind we never text, whose reason is kept)."""
 
 import phonenumbers
 from flask_babel import LazyString, lazy_gettext
+from flask_babel import gettext as _
 from pydantic import ValidationError
+
+from service.care import schemas
+from service.domain.i18n import N_, reader
 
 ANY = "*"
 # Translated when shown (lazy): %(phone)s and %(reason)s are filled in then.
@@ -58,3 +62,26 @@ def plain_errors(region: str, exc: ValidationError | None = None,
         words = WORDS.get(field, {ANY: CHECK})
         errors.setdefault(field, str(words.get(kind, words[ANY])) % {"phone": phone, "reason": reason})
     return errors
+
+
+# pydantic's own reasons about a client's details, in its English (the API gives them so), read
+# back like schemas.read_reason's so the details form says them in the page's language.
+_read_pydantic = reader(N_("String should have at least %(min_length)s character"),
+                        N_("String should have at most %(max_length)s characters"),
+                        N_("Input should be %(expected)s"),
+                        N_("value is not a valid email address: %(reason)s"))
+
+
+def in_page_language(errors: dict[str, str]) -> dict[str, str]:
+    """The details form's errors ({field: the API's English reason}) in the page's language, a
+    refused phone's kind too; a reason neither reader knows is shown as written."""
+    said = {}
+    for field, reason in errors.items():
+        read = schemas.read_reason(reason) or _read_pydantic(reason)
+        if read is None:
+            said[field] = reason
+            continue
+        msgid, values = read
+        said[field] = _(msgid, **{name: _(value) if name == "kind" else value
+                                  for name, value in values.items()})
+    return said
