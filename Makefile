@@ -51,7 +51,7 @@ bench: $(STAMP) pg-up wrk
 # After changing a translatable string (templates/web, or _() / lazy_gettext() / N_() in service/):
 # extract, update, then translate in messages.po and run it again to compile.
 i18n: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -o service/translations/messages.pot templates/web service
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k Nn_:1,2 -o service/translations/messages.pot templates/web service
 	$(BIN)/pybabel update -i service/translations/messages.pot -d service/translations
 	$(BIN)/pybabel compile -d service/translations
 

@@ -143,3 +143,23 @@ def test_the_details_form_s_errors_are_in_spanish(web, ana, changes, field, span
     assert _error_of(refused.get_data(as_text=True), field).startswith(spanish)
     assert _error_of(web.post(path, data={**form, **changes}).get_data(as_text=True), field) \
         .startswith(english)
+
+
+# --- the maintenance suggestion ---
+
+def test_the_client_page_s_suggestion_is_in_spanish(web, session, clinic, ana):
+    bo = Client(clinic_id=clinic[0].id, name="Bo Diaz", time_zone="America/New_York",
+                phone="+12025550124")
+    session.add(bo)
+    session.flush()
+    for days, pain in ((9, 5), (2, 3)):
+        session.add(CheckIn(client_id=bo.id, answer="better", pain=pain, source="web",
+                            created_at=utcnow() - timedelta(days=days)))
+    session.commit()
+    page = web.get(f"/clients/{bo.id}", headers=SPANISH).get_data(as_text=True)
+    assert re.search(r"Mejorando en los últimos 2 seguimientos \(respuestas «mejor»: 2; dolor de 5 a "
+                     r"3\): alargar a \d semanas\.", page)
+    assert re.search(r"Improving across the last 2 check-ins \(2 said better, pain 5 to 3\): "
+                     r"stretch to \d weeks\.", web.get(f"/clients/{bo.id}").get_data(as_text=True))
+    held = web.get(f"/clients/{ana.id}", headers=SPANISH).get_data(as_text=True)
+    assert "Hay una alerta abierta: ningún recordatorio para volver a reservar" in held

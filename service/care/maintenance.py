@@ -9,7 +9,8 @@ from sqlmodel import Session, select
 
 from service.care.scope import theirs
 from service.domain.careplan import REBOOK_NUDGE, PlanSettings
-from service.domain.maintenance import CheckInFact, Suggestion, suggest_interval
+from service.domain.i18n import N_
+from service.domain.maintenance import CheckInFact, Sentence, Suggestion, suggest_interval
 from service.models import CheckIn, Client, Clinic, Escalation, ScreeningReview, Visit
 
 # The client's visits, latest first, with their checklist and its review's status.
@@ -17,7 +18,8 @@ _SCREENINGS = (select(Visit.contraindications, ScreeningReview.status)
                .join(ScreeningReview, ScreeningReview.visit_id == Visit.id, isouter=True)
                .where(Visit.client_id == bindparam("client_id"))
                .order_by(Visit.occurred_at.desc(), Visit.id.desc()))
-HELD = Suggestion(None, "A contraindication: no rebooking nudge unless the owner approves it.")
+HELD = Suggestion.of(None, Sentence(
+    N_("A contraindication: no rebooking nudge unless the owner approves it.")))
 
 
 def rebooking_held(session: Session, client_id: int) -> bool:

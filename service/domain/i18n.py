@@ -10,6 +10,12 @@ def N_(text: str) -> str:  # gettext's own name for it, which the extractor know
     return text
 
 
+def Nn_(singular: str, plural: str) -> tuple[str, str]:  # ngettext's: extracted as N_'s is
+    """A sentence that names a number (as %(num)s), as its singular and plural msgids: the page
+    chooses with ngettext."""
+    return singular, plural
+
+
 def reader(*msgids: str) -> Callable[[str], tuple[str, dict[str, str]] | None]:
     """Reads an English text written from one of msgids (msgid % values) back into the msgid and
     its values, so a page can say it in its own language; None for a text written otherwise."""

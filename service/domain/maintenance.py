@@ -9,9 +9,10 @@ Pure (the standard library and the domain only: no Flask, no database), determin
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from service.domain.i18n import N_, Nn_
 from service.domain.replies import ANSWERS
 
 WINDOW = 3  # how many recent check-ins the rules look at
@@ -40,9 +41,85 @@ class CheckInFact:
 
 
 @dataclass(frozen=True)
+class Sentence:
+    """A reason as its msgid and values, so a page says it in its language: a (singular, plural)
+    pair names the weeks as %(num)s (ngettext by `weeks`). str() is the English."""
+
+    msgid: str | tuple[str, str]
+    weeks: int | None = None
+    values: dict[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        if isinstance(self.msgid, str):
+            return self.msgid % self.values
+        singular, plural = self.msgid
+        return (singular if self.weeks == 1 else plural) % {"num": self.weeks, **self.values}
+
+
+@dataclass(frozen=True)
 class Suggestion:
     weeks: int | None  # None: no nudge until staff decide (an open escalation)
-    reason: str  # one line a clinic owner understands
+    reason: str  # one line a clinic owner understands, in English (the API's)
+    sentence: Sentence | None = field(default=None, compare=False)  # the reason, for a page
+
+    @classmethod
+    def of(cls, weeks: int | None, sentence: Sentence) -> "Suggestion":
+        return cls(weeks, str(sentence), sentence)
+
+
+# Every reason is a whole sentence (one msgid). A rule that moves the interval has two: moved to
+# %(num)s weeks, or already at the limit (%(limit)s).
+OPEN = N_("An escalation is open: no rebooking nudge until staff decide.")
+FEW = Nn_("Not enough check-ins yet: keep %(num)s week.", "Not enough check-ins yet: keep %(num)s weeks.")
+STEADY_KEEP = Nn_(
+    "Steady in the last %(count)s check-ins (%(same)s of %(count)s said same): keep %(num)s week.",
+    "Steady in the last %(count)s check-ins (%(same)s of %(count)s said same): keep %(num)s weeks.")
+SCORES_KEEP = Nn_(
+    "Steady in the last %(count)s check-ins (pain scores only, no clear change): keep %(num)s week.",
+    "Steady in the last %(count)s check-ins (pain scores only, no clear change): keep %(num)s weeks.")
+MIXED = Nn_("Mixed signals in the last %(count)s check-ins: keep %(num)s week.",
+            "Mixed signals in the last %(count)s check-ins: keep %(num)s weeks.")
+WORSE = (Nn_("Worse in the last %(count)s check-ins (%(worse)s said worse): shorten to %(num)s week.",
+             "Worse in the last %(count)s check-ins (%(worse)s said worse): shorten to %(num)s weeks."),
+         N_("Worse in the last %(count)s check-ins (%(worse)s said worse): "
+            "already at the %(limit)s-week minimum."))
+ROSE = (Nn_("Pain rose from %(low)s to %(high)s in the last %(count)s check-ins: shorten to %(num)s week.",
+            "Pain rose from %(low)s to %(high)s in the last %(count)s check-ins: shorten to %(num)s weeks."),
+        N_("Pain rose from %(low)s to %(high)s in the last %(count)s check-ins: "
+           "already at the %(limit)s-week minimum."))
+STEADY_HIGH = (
+    Nn_("Steady in the last %(count)s check-ins (%(same)s of %(count)s said same) but pain stays at "
+        "%(pain)s+: shorten to %(num)s week.",
+        "Steady in the last %(count)s check-ins (%(same)s of %(count)s said same) but pain stays at "
+        "%(pain)s+: shorten to %(num)s weeks."),
+    N_("Steady in the last %(count)s check-ins (%(same)s of %(count)s said same) but pain stays at "
+       "%(pain)s+: already at the %(limit)s-week minimum."))
+SCORES_HIGH = (
+    Nn_("Steady in the last %(count)s check-ins (pain scores only, no clear change) but pain stays at "
+        "%(pain)s+: shorten to %(num)s week.",
+        "Steady in the last %(count)s check-ins (pain scores only, no clear change) but pain stays at "
+        "%(pain)s+: shorten to %(num)s weeks."),
+    N_("Steady in the last %(count)s check-ins (pain scores only, no clear change) but pain stays at "
+       "%(pain)s+: already at the %(limit)s-week minimum."))
+BETTER = (Nn_("Improving across the last %(count)s check-ins (%(better)s said better): "
+              "stretch to %(num)s week.",
+              "Improving across the last %(count)s check-ins (%(better)s said better): "
+              "stretch to %(num)s weeks."),
+          N_("Improving across the last %(count)s check-ins (%(better)s said better): "
+             "already at the %(limit)s-week maximum."))
+FALLING = (Nn_("Improving across the last %(count)s check-ins (pain %(first)s to %(last)s): "
+               "stretch to %(num)s week.",
+               "Improving across the last %(count)s check-ins (pain %(first)s to %(last)s): "
+               "stretch to %(num)s weeks."),
+           N_("Improving across the last %(count)s check-ins (pain %(first)s to %(last)s): "
+              "already at the %(limit)s-week maximum."))
+BETTER_FALLING = (
+    Nn_("Improving across the last %(count)s check-ins (%(better)s said better, pain %(first)s to "
+        "%(last)s): stretch to %(num)s week.",
+        "Improving across the last %(count)s check-ins (%(better)s said better, pain %(first)s to "
+        "%(last)s): stretch to %(num)s weeks."),
+    N_("Improving across the last %(count)s check-ins (%(better)s said better, pain %(first)s to "
+       "%(last)s): already at the %(limit)s-week maximum."))
 
 
 def suggest_interval(
@@ -72,58 +149,55 @@ def suggest_interval(
         raise ValueError(f"current_weeks must be at least 1, got {current_weeks}")
 
     if open_escalation:
-        return Suggestion(None, "An escalation is open: no rebooking nudge until staff decide.")
+        return Suggestion.of(None, Sentence(OPEN))
 
     keep = _clamp(current_weeks, min_weeks, max_weeks)
     if len(checkins) < MIN_CHECKINS:
-        return Suggestion(keep, f"Not enough check-ins yet: keep {_weeks(keep)}.")
+        return Suggestion.of(keep, Sentence(FEW, keep))
 
     recent = sorted(checkins, key=lambda c: c.at)[-WINDOW:]
-    span = f"the last {len(recent)} check-ins"
     answers = [c.answer for c in recent if c.answer is not None]
     scores = [c.pain for c in recent if c.pain is not None]
 
-    def change(delta: int, evidence: str) -> Suggestion:
+    def change(delta: int, sentences: tuple[tuple[str, str], str], **values: int) -> Suggestion:
+        """One week longer (delta 1) or shorter (-1): the rule's sentence moved, or at the limit."""
+        moved, at_limit = sentences
         weeks = _clamp(current_weeks + delta, min_weeks, max_weeks)
-        if delta > 0 and weeks == keep == max_weeks:
-            return Suggestion(weeks, f"{evidence}: already at the {max_weeks}-week maximum.")
-        if delta < 0 and weeks == keep == min_weeks:
-            return Suggestion(weeks, f"{evidence}: already at the {min_weeks}-week minimum.")
-        verb = "stretch" if delta > 0 else "shorten"
-        return Suggestion(weeks, f"{evidence}: {verb} to {_weeks(weeks)}.")
+        values["count"] = len(recent)
+        limit = max_weeks if delta > 0 else min_weeks
+        if weeks == keep == limit:
+            return Suggestion.of(weeks, Sentence(at_limit, values={**values, "limit": limit}))
+        return Suggestion.of(weeks, Sentence(moved, weeks, values))
 
     # 3. Worse: the cautious direction wins over any good news in the same window.
     worse = answers.count("worse")
     if worse:
-        said = "1 said worse" if worse == 1 else f"{worse} said worse"
-        return change(-1, f"Worse in {span} ({said})")
+        return change(-1, WORSE, worse=worse)
     rise = _largest_rise(scores)
     if rise is not None:
         low, high = rise
-        return change(-1, f"Pain rose from {low} to {high} in {span}")
+        return change(-1, ROSE, low=low, high=high)
 
     # 4. Improving steadily.
     never_up = all(b <= a for a, b in zip(scores, scores[1:], strict=False))
     better = answers.count("better")
     falling = len(scores) >= 2 and scores[-1] < scores[0]
     if "same" not in answers and never_up and (better >= 2 or falling):
-        evidence = []
-        if better:
-            evidence.append(f"{better} said better")
-        if falling:
-            evidence.append(f"pain {scores[0]} to {scores[-1]}")
-        return change(+1, f"Improving across {span} ({', '.join(evidence)})")
+        if not falling:
+            return change(+1, BETTER, better=better)
+        return change(+1, BETTER_FALLING if better else FALLING, better=better, first=scores[0],
+                      last=scores[-1])
 
     # 5. Steady: mostly "same", or only pain scores that neither fell steadily nor rose by 2+.
     same = answers.count("same")
     if same * 2 > len(recent) or (not answers and scores):
-        what = f"{same} of {len(recent)} said same" if same else "pain scores only, no clear change"
         if scores and min(scores) >= HIGH_PAIN:
-            return change(-1, f"Steady in {span} ({what}) but pain stays at {min(scores)}+")
-        return Suggestion(keep, f"Steady in {span} ({what}): keep {_weeks(keep)}.")
+            return change(-1, STEADY_HIGH if same else SCORES_HIGH, same=same, pain=min(scores))
+        return Suggestion.of(keep, Sentence(STEADY_KEEP if same else SCORES_KEEP, keep,
+                                            {"count": len(recent), "same": same}))
 
     # 6. Mixed signals: no reason to move.
-    return Suggestion(keep, f"Mixed signals in {span}: keep {_weeks(keep)}.")
+    return Suggestion.of(keep, Sentence(MIXED, keep, {"count": len(recent)}))
 
 
 def _largest_rise(scores: list[int]) -> tuple[int, int] | None:
@@ -140,7 +214,3 @@ def _largest_rise(scores: list[int]) -> tuple[int, int] | None:
 
 def _clamp(weeks: int, low: int, high: int) -> int:
     return max(low, min(high, weeks))
-
-
-def _weeks(n: int) -> str:
-    return "1 week" if n == 1 else f"{n} weeks"
