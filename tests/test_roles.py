@@ -2,6 +2,7 @@
 what domain.roles' table grants, front desk sees no clinical detail, role changes are audited."""
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from service.domain.roles import PERMISSIONS, Role
@@ -95,6 +96,28 @@ def test_front_desk_sees_names_and_enrols_but_no_clinical_detail(app, session, c
     assert "Ana Ruiz" in shown and "Enrol after a session" in shown
     assert not any(marker in shown for marker in (REASON, REPLY, PAIN, "Baseline pain",
                                                   "pain 6 → 3", "Acknowledge", "Export data"))
+
+
+def test_a_front_desk_client_page_never_reads_clinical_rows(app, session, clinic, chart):
+    """Hidden is not enough: the page's statements never touch check-ins or escalations."""
+    client, _ = chart
+    engine = app.extensions["aftercare.engine"]
+
+    def tables_read(web) -> str:
+        seen = []
+        listener = lambda *args: seen.append(args[2].lower())  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            assert web.get(f"/clients/{client.id}").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return " ".join(seen)
+
+    clinician, _ = as_role(app, session, clinic[0], Role.CLINICIAN)
+    assert "from check_in" in tables_read(clinician) and "from escalation" in tables_read(clinician)
+    desk, _ = as_role(app, session, clinic[0], Role.FRONT_DESK)
+    read = tables_read(desk)
+    assert "from check_in" not in read and "from escalation" not in read
 
 
 def test_read_only_sees_the_chart_and_no_button_that_changes_it(app, session, clinic, chart):

@@ -295,21 +295,27 @@ def client_page(client_id: int):
                           .order_by(Visit.occurred_at.desc())).all()
     messages = session.exec(select(Message).where(theirs(Message, client))
                             .order_by(Message.due_at.desc(), Message.id.desc()).limit(100)).all()
+    appointments = session.exec(select(Appointment).where(theirs(Appointment, client))
+                                .order_by(Appointment.starts_at.desc())).all()
+    clinical = _clinical_record(session, client) if current_user.can(Permission.VIEW_CLINICAL) else {}
+    return render_template("web/staff/client.html", client=client, visits=visits,
+                           messages=messages, appointments=appointments, languages=LANGUAGES,
+                           page_link=page_link, **clinical)
+
+
+def _clinical_record(session, client: Client) -> dict:
+    """Check-ins, escalations, the pain chart and the interval suggestion: read only for a role
+    that may see clinical detail, so a front desk's page never holds them, even hidden."""
     checkins = session.exec(select(CheckIn).where(theirs(CheckIn, client))
                             .order_by(CheckIn.created_at)).all()
     escalations = session.exec(select(Escalation).where(theirs(Escalation, client))
                                .order_by(Escalation.opened_at.desc())).all()
-    appointments = session.exec(select(Appointment).where(theirs(Appointment, client))
-                                .order_by(Appointment.starts_at.desc())).all()
-    chart = pain_chart([(c.created_at, c.pain) for c in checkins if c.pain is not None],
-                       _("Pain (0-10) over time"))
     acknowledgers = dict(session.exec(select(StaffUser.id, StaffUser.name).where(
         StaffUser.id.in_({e.acknowledged_by_id for e in escalations} - {None}))).all())
-    return render_template("web/staff/client.html", client=client, visits=visits,
-                           messages=messages, checkins=checkins, escalations=escalations,
-                           appointments=appointments, chart=chart, languages=LANGUAGES,
-                           acknowledgers=acknowledgers, page_link=page_link,
-                           suggestion=suggestion_for(session, client))
+    return {"checkins": checkins, "escalations": escalations, "acknowledgers": acknowledgers,
+            "chart": pain_chart([(c.created_at, c.pain) for c in checkins if c.pain is not None],
+                                _("Pain (0-10) over time")),
+            "suggestion": suggestion_for(session, client)}
 
 
 @bp.post("/clients/<int:client_id>/language")
