@@ -141,7 +141,7 @@ def test_today_s_replies_are_texts_and_web_check_ins(client, session, here):
     session.add_all([ana, bo])
     session.flush()
     session.add_all([
-        InboundMessage(provider_sid="SM1", clinic_id=here.id, client_id=ana.id, intent="answer",
+        InboundMessage(provider_sid="SM1", clinic_id=here.id, client_id=ana.id, intent="unknown",
                        from_number="+12025550123", to_number="+12025550100", body="a bit sore"),
         CheckIn(client_id=bo.id, answer="worse", pain=8, source="web",
                 red_flags=["numbness"], created_at=utcnow() - timedelta(minutes=5)),
@@ -153,6 +153,7 @@ def test_today_s_replies_are_texts_and_web_check_ins(client, session, here):
     replies = html[html.index('data-testid="replies"'):]
     assert "Today's replies (2)" in html
     assert "“a bit sore”" in replies
+    assert '<span class="badge">not understood</span>' in replies  # in words, not "unknown"
     assert "Bo Web" in replies and "worse, pain 8/10" in replies
     assert "red flag: numbness or tingling" in replies and "pain 1/10" not in replies
 
@@ -201,8 +202,11 @@ def test_failed_deliveries_of_the_last_week_are_counted(client, session, here):
                             recipient="+12025550123", due_at=due, next_attempt_at=due,
                             status=status, dedupe_key=f"m:{i}"))
     session.commit()
-    assert "Failed deliveries, last 7 days (2)" in \
-        staff(client, session, here).get("/").get_data(as_text=True)
+    html = staff(client, session, here).get("/").get_data(as_text=True)
+    assert "Failed deliveries, last 7 days (2)" in html
+    assert "How&#39;s your back? check-in by text" in html  # in words, not "checkin by sms"
+    spanish = client.get("/", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    assert "seguimiento «¿Cómo va su espalda?» por mensaje de texto" in spanish
 
 
 def test_the_dashboard_view_is_audited_with_whom_it_showed(client, session, here):

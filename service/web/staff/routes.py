@@ -15,7 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from service import db
 from service.care import audit, triage
-from service.care.conversations import MESSAGE_WORDS
+from service.care.conversations import MEANING_WORDS, MESSAGE_WORDS
 from service.care.enrolment import enrol as enrol_visit
 from service.care.enrolment import revoke_and_resend
 from service.care.escalations import acknowledge as acknowledge_escalation
@@ -74,6 +74,18 @@ def zone_words(zone: str) -> str:
 def breakable(address: str) -> Markup:
     """An email address that may wrap after its @ and before a dot, never inside a word."""
     return escape(address).replace("@", Markup("@<wbr>")).replace(".", Markup("<wbr>."))
+
+
+@bp.app_template_filter("channel_words")
+def channel_words(channel: str) -> str:
+    """How a message went, in the page's language: "text" or "email", never "sms"."""
+    return {"sms": _("text"), "email": _("email")}.get(channel, channel)
+
+
+@bp.app_template_filter("meaning_words")
+def meaning_words(meaning: str) -> str:
+    """What a reply meant, in words: "not understood", "check-in", never "unknown", "checkin"."""
+    return _(MEANING_WORDS[meaning]) if meaning in MEANING_WORDS else meaning
 
 
 @bp.app_template_filter("message_words")
