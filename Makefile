@@ -46,6 +46,7 @@ wrk:
 
 # Every benchmark (about 55 minutes); one: `$(BIN)/python -m bench wave`, smaller: see --help.
 bench: $(STAMP) pg-up wrk
+	$(BIN)/pytest -m bench tests/test_bench.py
 	$(BIN)/python -m bench
 
 # After changing a translatable string (templates/web, or _() / lazy_gettext() / N_() in service/):

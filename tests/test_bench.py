@@ -1,5 +1,7 @@
-"""`make test` does not run bench/, but a design there that silently stopped delivering would
-make `make bench` print nonsense: a small 08:00 wave through both of its designs."""
+"""A design in bench/ that silently stopped delivering would make `make bench` print nonsense.
+`make test` sends a small 08:00 wave through both of the wave's designs and checks the
+dashboard bench; the urgent and fairness designs, which start more processes (about 45 s), are
+checked by `make bench` before it measures (marker `bench`; `pytest -m bench` runs them)."""
 
 import argparse
 
@@ -24,6 +26,7 @@ def _options(module, **changes):
     return argparse.Namespace(**{**vars(parser.parse_args([])), **changes})
 
 
+@pytest.mark.bench
 def test_urgent_answers_are_found_once_each_through_both_designs(tmp_path):
     """Signed red-flag replies over HTTP during a small wave: each reply's on-call alert and
     urgent advice are found at the fake, once, to their own recipients."""
@@ -36,6 +39,7 @@ def test_urgent_answers_are_found_once_each_through_both_designs(tmp_path):
         assert all(len(values) == 2 for values in doc["latency_s"].values()), doc
 
 
+@pytest.mark.bench
 def test_fairness_sees_both_clinics_texts_through_both_designs(tmp_path):
     options = _options(fairness, count=300, b_count=20, rate=100, offset=0.5, after=0.2,
                        timeout=60)
