@@ -8,6 +8,7 @@ between tests).
 import os
 import shutil
 
+import freezegun
 import jinja2
 import pytest
 import sqlalchemy as sa
@@ -37,6 +38,15 @@ NO_PROVIDERS = {
     "PUBLIC_BASE_URL": PUBLIC_URL, "SECRET_KEY": SECRET_KEY,
     "SEND_RATE_PER_SECOND": 10_000.0, "AFTERCARE_ENV": "production",
 }
+
+
+# freezegun looks through every loaded module each time a test freezes the clock: about 40 ms
+# with this suite's 1,800 modules, and a test freezes it several times. These libraries never
+# read the clock for the code under test (most only drive tests or browsers): it skips them.
+freezegun.configure(extend_ignore_list=[
+    "playwright", "greenlet", "pyee", "schemathesis", "hypothesis_jsonschema", "jsonschema",
+    "pygments", "requests", "urllib3", "charset_normalizer", "idna", "certifi", "mako", "yaml",
+    "phonenumbers"])
 
 
 @pytest.fixture(scope="session", autouse=True)
