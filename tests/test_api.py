@@ -7,6 +7,7 @@ import pytest
 from freezegun import freeze_time
 from sqlmodel import func, select
 
+from service.accounts.apikeys import PREFIX_LENGTH
 from service.care import enrolment
 from service.care.schemas import VisitIn
 from service.models import ApiKey, Client, Escalation, Message, Visit
@@ -193,7 +194,8 @@ def test_planned_messages_and_the_audit_event_are_stored_as_the_models_define(cl
         assert None is m.escalation_id is m.claimed_at is m.error_code is m.body is m.sent_at
     events = client.get(f"/api/v1/clients/{visit['client_id']}/audit", headers=auth(key))
     assert events.get_json()["events"] == [
-        {"at": (NOW + timedelta(minutes=1)).isoformat(), "actor": "api", "action": "visit_enrolled",
+        {"at": (NOW + timedelta(minutes=1)).isoformat(), "actor": f"api:{key[:PREFIX_LENGTH]}",
+         "action": "visit_enrolled",
          "detail": {"visit_id": visit["id"], "superseded": [],
                     "request": VisitIn.model_validate(body).digests()}}]
     assert "+12025550123" not in events.get_data(as_text=True)  # digests, not a copy in clear

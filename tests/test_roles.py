@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
+from service.accounts.apikeys import PREFIX_LENGTH
 from service.domain.roles import PERMISSIONS, Role
 from service.models import (
     AuditEvent,
@@ -138,6 +139,18 @@ def test_the_client_page_and_the_api_say_who_acknowledged(app, session, clinic, 
     assert f"by {user.name}: “Called her”" in web.get(f"/clients/{client.id}").get_data(True)
     api = app.test_client().get(f"/api/v1/clients/{client.id}/escalations", headers=auth(clinic[1]))
     assert [e["acknowledged_by"] for e in api.get_json()["escalations"]] == [user.name]
+
+
+def test_an_api_acknowledgement_is_audited_with_its_key(app, session, clinic, chart):
+    """Which key did it, not just "api": a clinic with several keys can tell them apart."""
+    client, _ = chart
+    escalation = session.exec(select(Escalation)).one()
+    api = app.test_client()
+    assert api.post(f"/api/v1/escalations/{escalation.id}/acknowledge", headers=auth(clinic[1]),
+                    json={"note": "Called"}).status_code == 200
+    event = session.exec(select(AuditEvent).where(
+        AuditEvent.action == "escalation_acknowledged")).one()
+    assert event.actor == f"api:{clinic[1][:PREFIX_LENGTH]}"
 
 
 def change_role(web, staff_id, role):

@@ -119,7 +119,7 @@ def create_visit():
     if problems := data.cross_field_errors(now):
         return error(422, "validation_failed", "some fields are invalid", problems)
     try:
-        visit, written = enrol(db.session(), g.clinic, data, now, actor="api")
+        visit, written = enrol(db.session(), g.clinic, data, now, actor=g.actor)
     except IdempotencyConflict as conflict:
         return error(409, "idempotency_conflict",
                      f"external_id {data.external_id!r} was first used for visit "
@@ -195,7 +195,7 @@ def acknowledge_escalation(escalation_id: int):
         return error(422, "validation_failed", "some fields are invalid", field_errors(exc))
     if row.status != "open":
         return error(409, "already_acknowledged", "this escalation was acknowledged already")
-    acknowledge(db.session(), row, utcnow(), actor="api", note=data.note)
+    acknowledge(db.session(), row, utcnow(), actor=g.actor, note=data.note)
     db.session().commit()
     return respond(escalation_out(row))
 
