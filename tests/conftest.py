@@ -7,12 +7,14 @@ between tests).
 
 import os
 import shutil
+from datetime import UTC, datetime
 
 import freezegun
 import jinja2
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
+from freezegun import freeze_time
 from sqlmodel import Session
 from werkzeug.routing import Rule
 
@@ -22,6 +24,7 @@ from service.models import Clinic
 from tests.fakes.smtp_server import FakeSMTP
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.workers import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUBLIC_URL, SECRET_KEY
+from tests.web_helpers import log_in, make_staff
 
 PG_URL = os.environ.get(
     "AFTERCARE_TEST_PG_URL",
@@ -173,6 +176,25 @@ def app(request, settings, page_bytecode):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+DAYTIME = datetime(2026, 6, 10, 14, 7, tzinfo=UTC)  # a Wednesday, 10:07 in New York
+
+
+@pytest.fixture
+def daytime():
+    """The clock at DAYTIME, ticking: a test that sends is never in quiet hours, whatever the
+    hour it runs at."""
+    with freeze_time(DAYTIME, tick=True) as frozen:
+        yield frozen
+
+
+@pytest.fixture
+def owner_web(client, session, clinic):
+    """The test client, logged in as the clinic's owner."""
+    owner = make_staff(session, clinic[0], "owner@clinic.example")
+    assert log_in(client, owner.email).status_code == 302
+    return client
 
 
 @pytest.fixture

@@ -7,20 +7,16 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from freezegun import freeze_time
 from sqlmodel import select
 
 from service.models import Appointment, AuditEvent, Client, Visit, utcnow
 from tests.conftest import make_clinic
 from tests.web_helpers import csrf_token, log_in, make_staff
 
-NOW = datetime(2026, 6, 10, 14, 7, tzinfo=UTC)  # 10:07 in New York
+pytestmark = pytest.mark.usefixtures("daytime")
 
 
-@pytest.fixture(autouse=True)
-def clock():
-    with freeze_time(NOW, tick=True) as frozen:
-        yield frozen
+
 
 
 @pytest.fixture

@@ -3,32 +3,24 @@ reasons and red-flag words, a failed message's status, the maintenance suggestio
 policy, the API key scopes and the client details form's field errors. English by default."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from freezegun import freeze_time
 
 from service.accounts import tokens
 from service.domain.escalation import assess
 from service.domain.replies import NUMBNESS
 from service.models import CheckIn, Client, Escalation, Message, utcnow
-from tests.web_helpers import PASSWORD, csrf_token, log_in, make_staff
+from tests.web_helpers import PASSWORD, csrf_token, make_staff
 
 SPANISH = {"Accept-Language": "es-ES,es;q=0.9"}
-NOW = datetime(2026, 6, 10, 14, 7, tzinfo=UTC)  # 10:07 in New York: a daytime send
+
+pytestmark = pytest.mark.usefixtures("daytime")
 
 
-@pytest.fixture(autouse=True)
-def clock():
-    with freeze_time(NOW, tick=True) as frozen:
-        yield frozen
 
 
-@pytest.fixture
-def web(client, session, clinic):
-    assert log_in(client, make_staff(session, clinic[0], "owner@clinic.example").email).status_code == 302
-    return client
 
 
 @pytest.fixture
@@ -59,8 +51,8 @@ ENGLISH_REASONS = ("red flag: numbness or tingling; said worse; pain 8/10; "
                    "pain up 3 from baseline 5; called the desk crying")
 
 
-def test_the_dashboard_s_reasons_red_flags_and_failed_status_are_in_spanish(web, ana):
-    page = web.get("/", headers=SPANISH).get_data(as_text=True)
+def test_the_dashboard_s_reasons_red_flags_and_failed_status_are_in_spanish(owner_web, ana):
+    page = owner_web.get("/", headers=SPANISH).get_data(as_text=True)
     assert f'<span class="reason">{SPANISH_REASONS}</span>' in page
     assert "<strong class=\"error\">señal de alarma: entumecimiento u hormigueo</strong>" in page
     assert "peor, dolor 8/10" in page
@@ -69,29 +61,29 @@ def test_the_dashboard_s_reasons_red_flags_and_failed_status_are_in_spanish(web,
         assert english not in page, english
 
 
-def test_the_client_page_s_reasons_are_in_spanish(web, ana):
-    page = web.get(f"/clients/{ana.id}", headers=SPANISH).get_data(as_text=True)
+def test_the_client_page_s_reasons_are_in_spanish(owner_web, ana):
+    page = owner_web.get(f"/clients/{ana.id}", headers=SPANISH).get_data(as_text=True)
     assert f"<p>{SPANISH_REASONS}</p>" in page
 
 
-def test_the_reasons_stay_english_by_default(web, ana):
+def test_the_reasons_stay_english_by_default(owner_web, ana):
     """Stored in English as before (exports, alerts and the API read them), shown so by default."""
     assert list(assess("worse", 8, (NUMBNESS,), 5).reasons) == ENGLISH_REASONS.split("; ")[:4]
-    page = web.get("/").get_data(as_text=True)
+    page = owner_web.get("/").get_data(as_text=True)
     assert f'<span class="reason">{ENGLISH_REASONS}</span>' in page
     assert "<strong class=\"error\">red flag: numbness or tingling</strong>" in page
     assert '<span class="badge failed">failed</span>' in page
-    assert f"<p>{ENGLISH_REASONS}</p>" in web.get(f"/clients/{ana.id}").get_data(as_text=True)
+    assert f"<p>{ENGLISH_REASONS}</p>" in owner_web.get(f"/clients/{ana.id}").get_data(as_text=True)
 
 
 # --- the password policy ---
 
-def test_the_password_policy_is_in_spanish_wherever_a_password_is_set(app, web, session, clinic):
-    page = web.get("/account/password", headers=SPANISH)
-    short = web.post("/account/password", headers=SPANISH, data={
+def test_the_password_policy_is_in_spanish_wherever_a_password_is_set(app, owner_web, session, clinic):
+    page = owner_web.get("/account/password", headers=SPANISH)
+    short = owner_web.post("/account/password", headers=SPANISH, data={
         "current_password": PASSWORD, "new_password": "short", "csrf_token": csrf_token(page)})
     assert "Contraseña nueva: use al menos 12 caracteres." in short.get_data(as_text=True)
-    added = web.post("/settings/staff", headers=SPANISH, follow_redirects=True, data={
+    added = owner_web.post("/settings/staff", headers=SPANISH, follow_redirects=True, data={
         "csrf_token": csrf_token(page), "name": "Lee", "email": "lee@clinic.example",
         "password": "short", "role": "clinician"}).get_data(as_text=True)
     assert "Contraseña: use al menos 12 caracteres." in added
@@ -108,12 +100,12 @@ def test_the_password_policy_is_in_spanish_wherever_a_password_is_set(app, web, 
 
 # --- API key scopes ---
 
-def test_the_api_key_scopes_are_described_in_spanish(web):
-    page = web.get("/settings", headers=SPANISH).get_data(as_text=True)
+def test_the_api_key_scopes_are_described_in_spanish(owner_web):
+    page = owner_web.get("/settings", headers=SPANISH).get_data(as_text=True)
     for words in ("inscribir visitas (enrol)", "leer clientes, visitas, seguimientos y alertas (read)",
                   "confirmar alertas (acknowledge)", "leer el registro de auditoría de un cliente (audit)"):
         assert words in page, words
-    english = web.get("/settings").get_data(as_text=True)
+    english = owner_web.get("/settings").get_data(as_text=True)
     assert "enrol visits (enrol)" in english and "read a client's audit log (audit)" in english
 
 
@@ -134,20 +126,20 @@ def _error_of(page: str, field: str) -> str | None:
     ({"email": "not an email"}, "email", "no es una dirección de correo electrónico válida",
      "value is not a valid email address"),
 ])
-def test_the_details_form_s_errors_are_in_spanish(web, ana, changes, field, spanish, english):
+def test_the_details_form_s_errors_are_in_spanish(owner_web, ana, changes, field, spanish, english):
     path = f"/clients/{ana.id}/details"
     form = {"name": "Ana Ruiz", "phone": "+12025550123", "email": "", "language": "en",
-            "time_zone": "America/New_York", "csrf_token": csrf_token(web.get(path))}
-    refused = web.post(path, headers=SPANISH, data={**form, **changes})
+            "time_zone": "America/New_York", "csrf_token": csrf_token(owner_web.get(path))}
+    refused = owner_web.post(path, headers=SPANISH, data={**form, **changes})
     assert refused.status_code == 422
     assert _error_of(refused.get_data(as_text=True), field).startswith(spanish)
-    assert _error_of(web.post(path, data={**form, **changes}).get_data(as_text=True), field) \
+    assert _error_of(owner_web.post(path, data={**form, **changes}).get_data(as_text=True), field) \
         .startswith(english)
 
 
 # --- the maintenance suggestion ---
 
-def test_the_client_page_s_suggestion_is_in_spanish(web, session, clinic, ana):
+def test_the_client_page_s_suggestion_is_in_spanish(owner_web, session, clinic, ana):
     bo = Client(clinic_id=clinic[0].id, name="Bo Diaz", time_zone="America/New_York",
                 phone="+12025550124")
     session.add(bo)
@@ -156,10 +148,10 @@ def test_the_client_page_s_suggestion_is_in_spanish(web, session, clinic, ana):
         session.add(CheckIn(client_id=bo.id, answer="better", pain=pain, source="web",
                             created_at=utcnow() - timedelta(days=days)))
     session.commit()
-    page = web.get(f"/clients/{bo.id}", headers=SPANISH).get_data(as_text=True)
+    page = owner_web.get(f"/clients/{bo.id}", headers=SPANISH).get_data(as_text=True)
     assert re.search(r"Mejorando en los últimos 2 seguimientos \(respuestas «mejor»: 2; dolor de 5 a "
                      r"3\): alargar a \d semanas\.", page)
     assert re.search(r"Improving across the last 2 check-ins \(2 said better, pain 5 to 3\): "
-                     r"stretch to \d weeks\.", web.get(f"/clients/{bo.id}").get_data(as_text=True))
-    held = web.get(f"/clients/{ana.id}", headers=SPANISH).get_data(as_text=True)
+                     r"stretch to \d weeks\.", owner_web.get(f"/clients/{bo.id}").get_data(as_text=True))
+    held = owner_web.get(f"/clients/{ana.id}", headers=SPANISH).get_data(as_text=True)
     assert "Hay una alerta abierta: ningún recordatorio para volver a reservar" in held
