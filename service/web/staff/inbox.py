@@ -39,7 +39,7 @@ def inbox():
 def _inbox_page(meaning: str | None, number: int) -> dict:
     page = conversations.inbox(db.session(), current_user.clinic_id, meaning, number)
     return {"inbox": page, "meaning": meaning, "meanings": conversations.MEANINGS,
-            "words": conversations.MEANING_WORDS, "red_flag_words": RED_FLAG_WORDS}
+            "red_flag_words": RED_FLAG_WORDS}
 
 
 @bp.get("/clients/<int:client_id>/conversation")
